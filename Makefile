@@ -1,0 +1,38 @@
+# The two commands a user needs: `make demo` and `make test`. Both install what they need
+# first (virtualenv, pinned Python packages, Kafka and Flink connector jars), idempotently,
+# into the ignored folders .venv/ and .cache/.
+
+PYTHON ?= python3.11
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: demo test test-unit setup jars broker-stop clean
+
+demo: setup
+	$(VENV)/bin/dreamumm demo
+
+test: setup
+	$(VENV_PYTHON) -m pytest -q
+
+test-unit: setup
+	$(VENV_PYTHON) -m pytest -q -m "not integration"
+
+setup: $(STAMP) jars
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --quiet --upgrade pip
+	$(VENV_PYTHON) -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+jars: $(STAMP)
+	$(VENV)/bin/dreamumm setup
+
+broker-stop:
+	$(VENV)/bin/dreamumm broker stop
+
+clean: broker-stop
+	rm -rf $(VENV) .cache var

@@ -1,0 +1,1 @@
+"""DreamUMM streaming features: the command line, configuration and Kafka helpers."""

@@ -1,0 +1,229 @@
+"""The one configuration object of the pipeline, loaded from YAML with environment overrides.
+
+Every command reads ``config/dreamumm.yaml`` unless ``--config`` or ``DREAMUMM_CONFIG`` names
+another file. Any field can then be overridden by an environment variable named
+``DREAMUMM__<SECTION>__<FIELD>`` (double underscores, case-insensitive), for example
+``DREAMUMM__KAFKA__BOOTSTRAP_SERVERS=broker-1:9092``. Values are validated once, at start,
+and an invalid value raises ``ConfigError`` naming the field, the value and the source.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "dreamumm.yaml"
+ENV_PREFIX = "DREAMUMM__"
+
+
+class ConfigError(ValueError):
+    """Raised when the configuration file or an override is invalid."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class KafkaSettings(_Section):
+    """Where the pipeline's topics live."""
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    """Comma-separated host:port list of the Kafka brokers."""
+    events_topic: str = "watch-events"
+    """Topic of WatchEvent records, keyed by user id."""
+    embeddings_topic: str = "video-embeddings"
+    """Compacted topic of VideoEmbedding records, keyed by video id."""
+    features_topic: str = "user-interest"
+    """Compacted topic the job writes UserInterest records to, keyed by user id."""
+    dead_letter_topic: str = "watch-events-dead-letter"
+    """Topic of DeadLetter records: input the job could not use, with the reason."""
+    partitions: int = Field(default=2, ge=1)
+    """Partition count used when this project creates the topics."""
+    replication_factor: int = Field(default=1, ge=1)
+    """Replication factor used when this project creates the topics."""
+    consumer_group: str = "dreamumm-feature-job"
+    """Consumer group id of the feature job's Kafka sources."""
+
+
+class FixedThresholdSettings(_Section):
+    """Long-view threshold that is the same for every video."""
+
+    rule: Literal["fixed"] = "fixed"
+    threshold_ms: float = Field(default=18_000.0, ge=0)
+    """Watch time in ms at which the preference weight is 0.5."""
+    no_duration_threshold_ms: float | None = Field(default=None, ge=0)
+    """Threshold in ms for events whose duration is 0 or missing; defaults to threshold_ms."""
+
+
+class DurationFractionThresholdSettings(_Section):
+    """Long-view threshold as a fraction of the video's duration, clipped to [floor_ms, cap_ms]."""
+
+    rule: Literal["duration_fraction"] = "duration_fraction"
+    fraction: float = Field(default=1.0, gt=0)
+    """Share of the duration that counts as a long view."""
+    floor_ms: float = Field(default=5_000.0, ge=0)
+    """Lowest threshold in ms, so that very short videos still need a real view."""
+    cap_ms: float = Field(default=18_000.0, ge=0)
+    """Highest threshold in ms, so that long videos do not need to be watched to the end."""
+    no_duration_threshold_ms: float = Field(default=18_000.0, ge=0)
+    """Threshold in ms for events whose duration is 0 (image posts) or missing."""
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> "DurationFractionThresholdSettings":
+        if self.floor_ms > self.cap_ms:
+            raise ValueError(f"floor_ms ({self.floor_ms}) must not exceed cap_ms ({self.cap_ms})")
+        return self
+
+
+class DurationBucketThresholdSettings(_Section):
+    """Long-view threshold looked up in a table of duration buckets."""
+
+    rule: Literal["duration_buckets"] = "duration_buckets"
+    buckets: tuple[tuple[float, float], ...] = ((15_000.0, 7_000.0), (60_000.0, 15_000.0))
+    """Pairs (upper bound of the duration in ms, threshold in ms), sorted by upper bound."""
+    above_ms: float = Field(default=20_000.0, ge=0)
+    """Threshold in ms for durations above the last bucket."""
+    no_duration_threshold_ms: float = Field(default=18_000.0, ge=0)
+    """Threshold in ms for events whose duration is 0 (image posts) or missing."""
+
+
+ThresholdSettings = Annotated[
+    Union[FixedThresholdSettings, DurationFractionThresholdSettings, DurationBucketThresholdSettings],
+    Field(discriminator="rule"),
+]
+
+
+class PreferenceSettings(_Section):
+    """How a watch becomes a preference weight a = 1 / (1 + exp(-alpha * (w - t)))."""
+
+    alpha_per_s: float = Field(default=0.5, gt=0)
+    """Sensitivity alpha in 1/second: how sharply the weight rises around the threshold."""
+    threshold: ThresholdSettings = DurationFractionThresholdSettings()
+    """Rule for the long-view threshold t."""
+    max_watch_time_ms: float = Field(default=86_400_000.0, gt=0)
+    """Watch times above this (default one day) are dead-lettered as implausible."""
+
+
+class EmbeddingSettings(_Section):
+    """The video embeddings the job joins with."""
+
+    dimension: int = Field(default=64, ge=2, le=4096)
+    """Length of every embedding vector; a vector of another length is dead-lettered."""
+    content_salt: str = "kuairand-content-v1"
+    """Salt of the feature hashing in the content-feature embedding built from the video table."""
+
+
+class EmissionSettings(_Section):
+    """When the job writes a user's vector to the feature topic."""
+
+    policy: Literal["every_event", "interval"] = "every_event"
+    """every_event: after each contributing event. interval: at most once per user per interval_ms."""
+    interval_ms: int = Field(default=1_000, ge=1)
+    """Minimum time between two records of one user, with policy interval."""
+
+
+class JobSettings(_Section):
+    """How the PyFlink job runs."""
+
+    parallelism: int = Field(default=1, ge=1)
+    """Parallelism of every operator."""
+    execution_mode: Literal["thread", "process"] = "thread"
+    """PyFlink Python execution mode; thread mode ran about twice as fast here."""
+    bounded: bool = False
+    """Stop at the end offsets seen at start (backfill, demo) instead of running forever."""
+    embedding_wait_ms: int = Field(default=30_000, ge=0)
+    """How long an event whose video embedding has not arrived waits before it is dead-lettered."""
+    max_pending_per_video: int = Field(default=10_000, ge=1)
+    """Events that may wait for one video's embedding; more are dead-lettered at once."""
+    checkpoint_interval_ms: int = Field(default=10_000, ge=100)
+    """Interval between Flink checkpoints."""
+    state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
+    """Flink state backend."""
+    bundle_size: int = Field(default=1_000, ge=1)
+    """Records per bundle sent to the Python worker (python.fn-execution.bundle.size)."""
+    bundle_time_ms: int = Field(default=100, ge=1)
+    """Maximum time in ms before a bundle is sent (python.fn-execution.bundle.time)."""
+    work_dir: Path = REPO_ROOT / "var" / "flink"
+    """Folder for Flink's temporary files and checkpoints."""
+
+
+class BrokerSettings(_Section):
+    """The local single-node broker that the demo and tests start."""
+
+    port: int = Field(default=19092, ge=1, le=65535)
+    """Client port of the local broker on 127.0.0.1."""
+    controller_port: int = Field(default=19093, ge=1, le=65535)
+    """KRaft controller port of the local broker on 127.0.0.1."""
+    root_dir: Path = REPO_ROOT / "var" / "kafka" / "local"
+    """Folder of the local broker's configuration, data and logs."""
+
+
+class Settings(_Section):
+    """Complete configuration of the pipeline."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    preference: PreferenceSettings = PreferenceSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    emission: EmissionSettings = EmissionSettings()
+    job: JobSettings = JobSettings()
+    broker: BrokerSettings = BrokerSettings()
+
+    @field_validator("kafka")
+    @classmethod
+    def _distinct_topics(cls, kafka: KafkaSettings) -> KafkaSettings:
+        topics = [kafka.events_topic, kafka.embeddings_topic, kafka.features_topic, kafka.dead_letter_topic]
+        if len(set(topics)) != len(topics):
+            raise ValueError(f"the four topics must be distinct, got {topics}")
+        return kafka
+
+
+def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load the YAML file at ``path``, apply ``DREAMUMM__`` overrides and validate the result."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = environ.get("DREAMUMM_CONFIG") or DEFAULT_CONFIG_PATH
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as error:
+        raise ConfigError(f"configuration file {path} not found; pass --config or set DREAMUMM_CONFIG") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"configuration file {path} is not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"configuration file {path} must hold a mapping of sections, got {type(raw).__name__}")
+    _apply_overrides(raw, environ)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, path)) from error
+
+
+def _apply_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX):].split("__") if part]
+        if not keys:
+            continue
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name} overrides {key!r}, which is not a section")
+            node = child
+        # YAML parsing turns "3" into 3 and "[1, 2]" into a list, like values in the file.
+        node[keys[-1]] = yaml.safe_load(value) if value.strip() else value
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"invalid configuration (file {path}, with DREAMUMM__ environment overrides):"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        env_name = ENV_PREFIX + "__".join(str(part).upper() for part in item["loc"] if isinstance(part, str))
+        lines.append(f"  {field} = {item.get('input')!r}: {item['msg']} (override with {env_name})")
+    return "\n".join(lines)

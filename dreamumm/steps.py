@@ -1,0 +1,78 @@
+"""The steps that the command line runs: set up, start the broker, publish, run the job."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from dreamumm import kafka_io
+from dreamumm.config import Settings
+from dreamumm.records import video_embedding_records, watch_event_records
+from infra import BrokerSettings, LocalBroker, RuntimeJars, TopicSpec, delete_topics, ensure_jars, ensure_topics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Jars fetched by Maven, and whether an earlier run's cache was reused."""
+
+    jars: RuntimeJars
+    reused_cache: bool
+
+
+def prepare_runtime() -> Runtime:
+    """Fetch the Kafka broker and Flink connector jars, or reuse the cached ones."""
+    jars, reused = ensure_jars()
+    return Runtime(jars, reused)
+
+
+def local_broker(settings: Settings, runtime: Runtime) -> LocalBroker:
+    """Return the handle of the local broker described by the settings."""
+    broker_settings = BrokerSettings(
+        port=settings.broker.port,
+        controller_port=settings.broker.controller_port,
+        root_dir=settings.broker.root_dir,
+    )
+    return LocalBroker(broker_settings, runtime.jars)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Return the four topics of the pipeline; embeddings and features are compacted."""
+    kafka = settings.kafka
+    return [
+        TopicSpec(kafka.events_topic, kafka.partitions, compacted=False),
+        TopicSpec(kafka.embeddings_topic, kafka.partitions, compacted=True),
+        TopicSpec(kafka.features_topic, kafka.partitions, compacted=True),
+        TopicSpec(kafka.dead_letter_topic, kafka.partitions, compacted=False),
+    ]
+
+
+def create_topics(settings: Settings, recreate: bool = False) -> list[str]:
+    """Create the pipeline's topics; with ``recreate``, delete them first so that they start empty."""
+    specs = topic_specs(settings)
+    bootstrap = settings.kafka.bootstrap_servers
+    if recreate:
+        delete_topics(bootstrap, [spec.name for spec in specs])
+    return ensure_topics(bootstrap, specs, replication_factor=settings.kafka.replication_factor)
+
+
+def publish_embeddings(settings: Settings, videos_path: Path) -> tuple[int, str]:
+    """Build the content-feature embeddings of the video table and publish them; return count and version."""
+    from embeddings import ContentEmbeddingConfig, build_content_embeddings, load_video_table, model_version
+
+    config = ContentEmbeddingConfig(dimension=settings.embedding.dimension, salt=settings.embedding.content_salt)
+    vectors = build_content_embeddings(load_video_table(videos_path), config)
+    version = model_version(config)
+    count = kafka_io.produce(settings.kafka.bootstrap_servers, settings.kafka.embeddings_topic,
+                             video_embedding_records(vectors, version))
+    return count, version
+
+
+def publish_events(settings: Settings, events_path: Path) -> int:
+    """Publish the watch events of a KuaiRand-format CSV file in event-time order; return the count."""
+    from embeddings.sample_data import load_events
+
+    return kafka_io.produce(settings.kafka.bootstrap_servers, settings.kafka.events_topic,
+                            watch_event_records(load_events(events_path)))

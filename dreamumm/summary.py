@@ -1,0 +1,129 @@
+"""The summary of a job run, computed from what the job wrote to Kafka."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from dreamumm import kafka_io
+from dreamumm.config import Settings
+from schemas import DEAD_LETTER, USER_INTEREST, AvroCodec
+
+
+@dataclass(frozen=True)
+class UserVector:
+    """The newest UserInterest record of one user."""
+
+    user_id: str
+    vector: np.ndarray
+    total_weight: float
+    event_count: int
+    last_event_time_ms: int
+    model_version: str
+
+
+@dataclass
+class RunSummary:
+    """Accounting of one job run over a topic that it consumed completely."""
+
+    events_read: int
+    dead_letters_by_reason: Counter[str]
+    embedding_dead_letters_by_reason: Counter[str]
+    users: dict[str, UserVector]
+    feature_records: int
+    nearest_tags: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+
+    @property
+    def events_dead_lettered(self) -> int:
+        return sum(self.dead_letters_by_reason.values())
+
+    @property
+    def events_contributed(self) -> int:
+        return sum(user.event_count for user in self.users.values())
+
+    @property
+    def balanced(self) -> bool:
+        """True when every event read either contributed or was dead-lettered."""
+        return self.events_read == self.events_contributed + self.events_dead_lettered
+
+
+def latest_user_vectors(settings: Settings) -> tuple[dict[str, UserVector], int]:
+    """Read the feature topic and return the newest record per user, and the record count."""
+    codec = AvroCodec.for_schema(USER_INTEREST)
+    users: dict[str, UserVector] = {}
+    count = 0
+    for record in kafka_io.read_topic(settings.kafka.bootstrap_servers, settings.kafka.features_topic):
+        count += 1
+        if record.value is None:
+            users.pop(record.key.decode("utf-8"), None)
+            continue
+        value = codec.decode(record.value)
+        # Records of one user share a partition, so a later offset is a newer record.
+        users[value["user_id"]] = UserVector(
+            user_id=value["user_id"],
+            vector=np.asarray(value["vector"], dtype=np.float32),
+            total_weight=value["total_weight"],
+            event_count=value["event_count"],
+            last_event_time_ms=value["last_event_time_ms"],
+            model_version=value["embedding_model_version"],
+        )
+    return users, count
+
+
+def summarise_run(settings: Settings, tag_vectors: Mapping[str, np.ndarray] | None = None,
+                  users_with_tags: int = 3) -> RunSummary:
+    """Count events read, dead-lettered and contributed, and find each top user's nearest tags."""
+    kafka = settings.kafka
+    events_read = kafka_io.count_records(kafka.bootstrap_servers, kafka.events_topic)
+    dead_letter_codec = AvroCodec.for_schema(DEAD_LETTER)
+    event_reasons: Counter[str] = Counter()
+    embedding_reasons: Counter[str] = Counter()
+    for record in kafka_io.read_topic(kafka.bootstrap_servers, kafka.dead_letter_topic):
+        letter = dead_letter_codec.decode(record.value)
+        if letter["source_topic"] == kafka.events_topic:
+            event_reasons[letter["reason"]] += 1
+        else:
+            embedding_reasons[letter["reason"]] += 1
+    users, feature_records = latest_user_vectors(settings)
+    summary = RunSummary(events_read, event_reasons, embedding_reasons, users, feature_records)
+    if tag_vectors:
+        top_users = sorted(users.values(), key=lambda user: (-user.event_count, user.user_id))[:users_with_tags]
+        for user in top_users:
+            summary.nearest_tags[user.user_id] = nearest_tags(user.vector, tag_vectors)
+    return summary
+
+
+def nearest_tags(vector: np.ndarray, tag_vectors: Mapping[str, np.ndarray], count: int = 3) -> list[tuple[str, float]]:
+    """Return the ``count`` tags whose unit vectors have the largest inner product with ``vector``."""
+    names = list(tag_vectors)
+    matrix = np.stack([tag_vectors[name] for name in names]).astype(np.float64)
+    scores = matrix @ vector.astype(np.float64)
+    order = np.argsort(-scores, kind="stable")[:count]
+    return [(names[i], float(scores[i])) for i in order]
+
+
+def format_summary(summary: RunSummary) -> str:
+    """Render the summary as the plain-text report that `dreamumm demo` prints."""
+    lines = [
+        "DreamUMM feature job summary",
+        f"  events read:              {summary.events_read}",
+        f"  events contributed:       {summary.events_contributed}",
+        f"  events dead-lettered:     {summary.events_dead_lettered}",
+    ]
+    for reason, count in sorted(summary.dead_letters_by_reason.items()):
+        lines.append(f"    {reason}: {count}")
+    if summary.embedding_dead_letters_by_reason:
+        lines.append(f"  embedding records dead-lettered: {sum(summary.embedding_dead_letters_by_reason.values())}")
+        for reason, count in sorted(summary.embedding_dead_letters_by_reason.items()):
+            lines.append(f"    {reason}: {count}")
+    lines.append(f"  users emitted:            {len(summary.users)} ({summary.feature_records} records written)")
+    verdict = "balanced" if summary.balanced else "NOT balanced: some events are unaccounted for"
+    lines.append(f"  accounting (read = contributed + dead-lettered): {verdict}")
+    for user_id, tags in summary.nearest_tags.items():
+        user = summary.users[user_id]
+        rendered = ", ".join(f"tag {name} ({score:.2f})" for name, score in tags)
+        lines.append(f"  user {user_id} ({user.event_count} events, weight {user.total_weight:.2f}): closest to {rendered}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The PyFlink feature job: Kafka watch events in, DreamUMM user vectors out."""
