@@ -16,9 +16,9 @@ logger = logging.getLogger("dreamumm")
 
 
 def _sample_paths() -> tuple[Path, Path]:
-    from embeddings.sample_data import SAMPLE_EVENTS_PATH, SAMPLE_VIDEOS_PATH
+    from embeddings.sample_data import SAMPLE_EVENTS_PATH, VIDEO_FEATURES_PATH
 
-    return SAMPLE_EVENTS_PATH, SAMPLE_VIDEOS_PATH
+    return SAMPLE_EVENTS_PATH, VIDEO_FEATURES_PATH
 
 
 def _out(text: str) -> None:

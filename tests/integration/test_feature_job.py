@@ -1,0 +1,113 @@
+"""The feature job end to end, on the real broker and a real local Flink cluster, against a
+float64 reference computed straight from the shipped KuaiRand sample."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dreamumm import kafka_io, steps
+from dreamumm.config import Settings
+from dreamumm.records import video_embedding_records, watch_event_records
+from dreamumm.summary import summarise_run
+from embeddings import (
+    SAMPLE_EVENTS_PATH,
+    VIDEO_FEATURES_PATH,
+    ContentEmbeddingConfig,
+    build_content_embeddings,
+    load_events,
+    load_video_table,
+    model_version,
+)
+from jobs.feature_job import run_feature_job
+from jobs.weighting import build_threshold_rule
+from operators import cosine, reference_interests
+from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec
+
+pytestmark = pytest.mark.integration
+
+VIDEOS_WITHOUT_EMBEDDING = 12
+
+
+def publish_sample(settings: Settings) -> tuple[pd.DataFrame, dict[int, np.ndarray], Counter[str]]:
+    """Publish embeddings (minus a few videos), the real events and some bad records.
+
+    Returns the events, the published embeddings and the dead-letter reasons the bad records expect.
+    """
+    steps.create_topics(settings)
+    events = load_events(SAMPLE_EVENTS_PATH)
+    config = ContentEmbeddingConfig(dimension=settings.embedding.dimension, salt=settings.embedding.content_salt)
+    vectors = build_content_embeddings(load_video_table(VIDEO_FEATURES_PATH), config)
+    withheld = sorted(events["video_id"].unique())[:VIDEOS_WITHOUT_EMBEDDING]
+    published = {video: vector for video, vector in vectors.items() if video not in set(withheld)}
+    bootstrap = settings.kafka.bootstrap_servers
+    kafka_io.produce(bootstrap, settings.kafka.embeddings_topic, video_embedding_records(published, model_version(config)))
+    bad_embedding = AvroCodec.for_schema(VIDEO_EMBEDDING).encode(
+        {"video_id": "bad", "vector": [1.0, 0.0], "model_version": "x", "produced_time_ms": 0})
+    kafka_io.produce(bootstrap, settings.kafka.embeddings_topic, [(b"bad", bad_embedding)])
+
+    kafka_io.produce(bootstrap, settings.kafka.events_topic, watch_event_records(events))
+    event_codec = AvroCodec.for_schema(WATCH_EVENT)
+    good = {"user_id": "1", "video_id": "2", "watch_time_ms": 1.0, "duration_ms": 5, "event_time_ms": 1}
+    bad_records = [
+        (b"1", b"garbage bytes", "invalid_avro"),
+        (b"1", event_codec.encode(good)[:-4], "invalid_avro"),
+        (b"1", bad_embedding, "unknown_schema"),
+        (b"1", None, "missing_value"),
+        (b"1", event_codec.encode({**good, "watch_time_ms": math.nan}), "invalid_field"),
+        (b"", event_codec.encode({**good, "user_id": ""}), "invalid_field"),
+    ]
+    kafka_io.produce(bootstrap, settings.kafka.events_topic, [(key, value) for key, value, _ in bad_records])
+    expected = Counter(reason for _, _, reason in bad_records)
+    expected["missing_embedding"] = int(events["video_id"].isin(withheld).sum())
+    return events, published, expected
+
+
+def check_against_reference(settings: Settings, events: pd.DataFrame, published: dict[int, np.ndarray],
+                            expected_dead_letters: Counter[str]) -> None:
+    summary = summarise_run(settings)
+    reference = reference_interests(events, published, settings.preference.alpha_per_s,
+                                    build_threshold_rule(settings.preference))
+    expected_users = {str(user) for user, ref in reference.items() if ref.vector is not None}
+
+    assert set(summary.users) == expected_users
+    for user_id, emitted in summary.users.items():
+        ref = reference[int(user_id)]
+        assert cosine(emitted.vector, ref.vector) >= 1 - 1e-6, f"user {user_id}"
+        assert emitted.total_weight == pytest.approx(ref.total_weight, rel=1e-6), f"user {user_id}"
+        assert emitted.event_count == ref.event_count, f"user {user_id}"
+        assert emitted.last_event_time_ms == ref.last_event_time_ms, f"user {user_id}"
+
+    assert summary.dead_letters_by_reason == expected_dead_letters
+    assert summary.embedding_dead_letters_by_reason == Counter({"invalid_embedding": 1})
+    assert summary.events_read == len(events) + sum(expected_dead_letters.values()) - expected_dead_letters[
+        "missing_embedding"]
+    assert summary.events_read == summary.events_contributed + summary.events_dead_lettered
+
+
+def test_job_matches_reference_thread_mode(make_settings, runtime_jars) -> None:
+    settings = make_settings(job={"execution_mode": "thread"})
+    events, published, expected = publish_sample(settings)
+
+    run_feature_job(settings, runtime_jars.flink_kafka_connector)
+
+    check_against_reference(settings, events, published, expected)
+
+
+def test_job_matches_reference_process_mode_interval(make_settings, runtime_jars) -> None:
+    settings = make_settings(
+        job={"execution_mode": "process", "parallelism": 2},
+        emission={"policy": "interval", "interval_ms": 60_000},
+    )
+    events, published, expected = publish_sample(settings)
+
+    run_feature_job(settings, runtime_jars.flink_kafka_connector)
+
+    check_against_reference(settings, events, published, expected)
+    # With a one-minute interval, each user is written about once: at the first event and at the end.
+    users, records = summarise_run(settings).users, summarise_run(settings).feature_records
+    assert records <= 2 * len(users)

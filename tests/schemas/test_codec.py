@@ -1,0 +1,112 @@
+"""Unit tests of the Avro single-object wire format."""
+
+from __future__ import annotations
+
+import json
+
+import fastavro
+import pytest
+
+from schemas import DEAD_LETTER, USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError, load_schema
+from schemas.codec import SCHEMA_DIR, rabin_fingerprint
+
+ALL_SCHEMAS = (WATCH_EVENT, VIDEO_EMBEDDING, USER_INTEREST, DEAD_LETTER)
+
+
+def make_event(**overrides: object) -> dict[str, object]:
+    event: dict[str, object] = {
+        "user_id": "42",
+        "video_id": "7",
+        "watch_time_ms": 1234.0,
+        "duration_ms": 30_000,
+        "event_time_ms": 1_651_314_030_792,
+    }
+    event.update(overrides)
+    return event
+
+
+def test_fingerprint_matches_avro_spec_vector() -> None:
+    # The Avro specification's test data gives 7195948357588979594 for the schema "null".
+    assert rabin_fingerprint(b'"null"') == 7195948357588979594
+
+
+@pytest.mark.parametrize("name", ALL_SCHEMAS)
+def test_schema_fields_have_doc_and_unit(name: str) -> None:
+    raw = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text(encoding="utf-8"))
+    for field in raw["fields"]:
+        assert field.get("doc"), f"{name}.{field['name']} has no doc"
+        assert field.get("unit"), f"{name}.{field['name']} has no unit"
+
+
+def test_event_round_trip_fills_defaults() -> None:
+    codec = AvroCodec.for_schema(WATCH_EVENT)
+    decoded = codec.decode(codec.encode(make_event()))
+    assert decoded["user_id"] == "42"
+    assert decoded["event_time_ms"] == 1_651_314_030_792
+    assert decoded["event_id"] is None
+    assert decoded["attributes"] == {}
+
+
+def test_header_is_marker_and_little_endian_fingerprint() -> None:
+    codec = AvroCodec.for_schema(WATCH_EVENT)
+    payload = codec.encode(make_event())
+    canonical = fastavro.schema.to_parsing_canonical_form(load_schema(WATCH_EVENT)).encode()
+    assert payload[:2] == b"\xc3\x01"
+    assert int.from_bytes(payload[2:10], "little") == rabin_fingerprint(canonical)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "invalid_avro"),
+        (b"not avro at all", "invalid_avro"),
+        (b"\xc3\x01" + b"\x00" * 8 + b"\x02", "unknown_schema"),
+    ],
+)
+def test_decode_rejects_foreign_bytes(payload: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        AvroCodec.for_schema(WATCH_EVENT).decode(payload)
+    assert caught.value.reason == reason
+
+
+def test_decode_rejects_none_as_missing_value() -> None:
+    with pytest.raises(DecodeError) as caught:
+        AvroCodec.for_schema(WATCH_EVENT).decode(None)
+    assert caught.value.reason == "missing_value"
+
+
+def test_decode_rejects_truncated_body() -> None:
+    codec = AvroCodec.for_schema(WATCH_EVENT)
+    payload = codec.encode(make_event())
+    with pytest.raises(DecodeError) as caught:
+        codec.decode(payload[:-3])
+    assert caught.value.reason == "invalid_avro"
+
+
+def test_decode_rejects_trailing_bytes() -> None:
+    codec = AvroCodec.for_schema(WATCH_EVENT)
+    with pytest.raises(DecodeError) as caught:
+        codec.decode(codec.encode(make_event()) + b"\x00")
+    assert caught.value.reason == "invalid_avro"
+    assert "trailing" in caught.value.detail
+
+
+def test_decode_rejects_record_of_other_schema() -> None:
+    embedding = AvroCodec.for_schema(VIDEO_EMBEDDING).encode(
+        {"video_id": "7", "vector": [1.0, 0.0], "model_version": "v", "produced_time_ms": 0}
+    )
+    with pytest.raises(DecodeError) as caught:
+        AvroCodec.for_schema(WATCH_EVENT).decode(embedding)
+    assert caught.value.reason == "unknown_schema"
+
+
+def test_encode_rejects_missing_field() -> None:
+    event = make_event()
+    del event["watch_time_ms"]
+    with pytest.raises(ValueError, match="WatchEvent"):
+        AvroCodec.for_schema(WATCH_EVENT).encode(event)
+
+
+def test_load_schema_unknown_name_lists_known() -> None:
+    with pytest.raises(FileNotFoundError, match="watch_event"):
+        load_schema("no_such_schema")
