@@ -74,7 +74,7 @@ def cmd_run_job(settings: Settings, args: argparse.Namespace) -> int:
     if args.bounded:
         settings = settings.model_copy(update={"job": settings.job.model_copy(update={"bounded": True})})
     runtime = steps.prepare_runtime()
-    run = run_feature_job(settings, runtime.jars.flink_kafka_connector)
+    run = run_feature_job(settings, runtime.jars)
     _out(f"job {run.job_id} finished in {run.seconds:.1f} s")
     return 0
 
@@ -115,7 +115,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     bounded = settings.model_copy(update={"job": settings.job.model_copy(update={"bounded": True})})
     _out("running the PyFlink feature job until the sample is consumed ...")
-    run = run_feature_job(bounded, runtime.jars.flink_kafka_connector)
+    run = run_feature_job(bounded, runtime.jars)
     _out(f"job finished in {run.seconds:.1f} s")
 
     config = ContentEmbeddingConfig(dimension=settings.embedding.dimension, salt=settings.embedding.content_salt)

@@ -30,7 +30,7 @@ class _Section(BaseModel):
 
 
 class KafkaSettings(_Section):
-    """Where the pipeline's topics live."""
+    """Kafka connection and the names of the pipeline's topics."""
 
     bootstrap_servers: str = "127.0.0.1:19092"
     """Comma-separated host:port list of the Kafka brokers."""
@@ -99,7 +99,7 @@ ThresholdSettings = Annotated[
 
 
 class PreferenceSettings(_Section):
-    """How a watch becomes a preference weight a = 1 / (1 + exp(-alpha * (w - t)))."""
+    """Parameters of the preference weight a = 1 / (1 + exp(-alpha * (w - t)))."""
 
     alpha_per_s: float = Field(default=0.5, gt=0)
     """Sensitivity alpha in 1/second: how sharply the weight rises around the threshold."""
@@ -119,35 +119,45 @@ class EmbeddingSettings(_Section):
 
 
 class EmissionSettings(_Section):
-    """When the job writes a user's vector to the feature topic."""
+    """Emission policy: when the job writes a user's vector to the feature topic."""
 
-    policy: Literal["every_event", "interval"] = "every_event"
+    policy: Literal["every_event", "interval"] = "interval"
     """every_event: after each contributing event. interval: at most once per user per interval_ms."""
-    interval_ms: int = Field(default=1_000, ge=1)
-    """Minimum time between two records of one user, with policy interval."""
+    interval_ms: int = Field(default=200, ge=1)
+    """With policy interval, the job buffers events this long (a Flink SQL mini-batch) and then
+    updates each user of the batch once; it is also the latency this policy adds."""
 
 
 class JobSettings(_Section):
-    """How the PyFlink job runs."""
+    """Runtime settings of the PyFlink job."""
 
     parallelism: int = Field(default=1, ge=1)
     """Parallelism of every operator."""
-    execution_mode: Literal["thread", "process"] = "thread"
-    """PyFlink Python execution mode; thread mode ran about twice as fast here."""
+    execution_mode: Literal["thread", "process"] = "process"
+    """Where the Python functions run: in separate worker processes, or in the JVM's threads."""
     bounded: bool = False
     """Stop at the end offsets seen at start (backfill, demo) instead of running forever."""
-    embedding_wait_ms: int = Field(default=30_000, ge=0)
-    """How long an event whose video embedding has not arrived waits before it is dead-lettered."""
-    max_pending_per_video: int = Field(default=10_000, ge=1)
-    """Events that may wait for one video's embedding; more are dead-lettered at once."""
+    embedding_wait_ms: int = Field(default=200, ge=0)
+    """An event joins with the newest embedding of its video appended to Kafka at most this
+    long after the event; otherwise it is dead-lettered. Every event waits this long."""
+    append_time_disorder_ms: int = Field(default=100, ge=0)
+    """How far Kafka record timestamps may run backwards within a partition (watermark delay)."""
+    idle_timeout_ms: int = Field(default=1_000, ge=1)
+    """A source partition without records for this long is idle and stops holding back the watermark."""
+    watermark_interval_ms: int = Field(default=100, ge=1)
+    """Interval between watermark updates of the sources."""
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)
     """Interval between Flink checkpoints."""
     state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
     """Flink state backend."""
-    bundle_size: int = Field(default=1_000, ge=1)
+    mini_batch_size: int = Field(default=5_000, ge=1)
+    """Maximum events buffered per mini-batch, with emission policy interval."""
+    bundle_size: int = Field(default=100_000, ge=1)
     """Records per bundle sent to the Python worker (python.fn-execution.bundle.size)."""
     bundle_time_ms: int = Field(default=100, ge=1)
     """Maximum time in ms before a bundle is sent (python.fn-execution.bundle.time)."""
+    arrow_batch_size: int = Field(default=10_000, ge=1)
+    """Rows per Arrow batch handed to the vectorised Python functions."""
     work_dir: Path = REPO_ROOT / "var" / "flink"
     """Folder for Flink's temporary files and checkpoints."""
 

@@ -94,16 +94,16 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> I
     Raises ``TimeoutError`` if the records up to those end offsets cannot be read within ``timeout_s``.
     """
     offsets = end_offsets(bootstrap_servers, topic)
-    wanted = {partition: high for partition, (low, high) in offsets.items() if high > low}
-    if not wanted:
+    end_by_partition = {partition: high for partition, (low, high) in offsets.items() if high > low}
+    if not end_by_partition:
         return
     consumer = _consumer(bootstrap_servers)
     try:
-        consumer.assign([TopicPartition(topic, p, offsets[p][0]) for p in wanted])
+        consumer.assign([TopicPartition(topic, p, offsets[p][0]) for p in end_by_partition])
         deadline = time.monotonic() + timeout_s
-        while wanted:
+        while end_by_partition:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} timed out after {timeout_s} s; partitions left: {wanted}")
+                raise TimeoutError(f"reading {topic} timed out after {timeout_s} s; partitions left: {end_by_partition}")
             message = consumer.poll(0.5)
             if message is None:
                 continue
@@ -112,16 +112,16 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> I
                     continue
                 raise KafkaException(message.error())
             partition, offset = message.partition(), message.offset()
-            if partition in wanted:
+            if partition in end_by_partition:
                 yield KafkaRecord(topic, partition, offset, message.key(), message.value(), message.timestamp()[1])
                 # Transaction markers take offsets too, so stop at the last offset before the end.
-                if offset >= wanted[partition] - 1:
-                    del wanted[partition]
+                if offset >= end_by_partition[partition] - 1:
+                    del end_by_partition[partition]
                     consumer.incremental_unassign([TopicPartition(topic, partition)])
-            # A read-committed reader may never see the last offsets if they are aborted-transaction
-            # or marker records; the position then passes the end, which also completes the partition.
-            for done in [p for p in wanted if _position(consumer, topic, p) >= wanted[p]]:
-                del wanted[done]
+            # The last offsets may hold transaction markers or aborted records, which a read-committed
+            # reader never receives. Its position then passes the end, which also completes the partition.
+            for done in [p for p in end_by_partition if _position(consumer, topic, p) >= end_by_partition[p]]:
+                del end_by_partition[done]
     finally:
         consumer.close()
 

@@ -1,4 +1,5 @@
-"""Download of the runtime jars (Kafka broker, Flink Kafka connector) with Maven.
+"""Download of the runtime jars (Kafka broker, Flink Kafka connector) and build of the job's
+Java functions, with Maven.
 
 The jars land in the project cache, which is ``<repo root>/.cache`` unless the
 DREAMUMM_CACHE_DIR environment variable names another directory:
@@ -6,7 +7,8 @@ DREAMUMM_CACHE_DIR environment variable names another directory:
     <cache_dir>/m2/            Maven's local repository, so nothing is written to ~/.m2
     <cache_dir>/jars/kafka/    the broker classpath (profile ``broker`` in infra/pom.xml)
     <cache_dir>/jars/flink/    the connector jar (profile ``flink``)
-    <cache_dir>/jars/pom.sha256  SHA-256 of the pom.xml the jars came from
+    <cache_dir>/jars/functions/  the job's Flink SQL functions, built from jvm/
+    <cache_dir>/jars/pom.sha256  SHA-256 of the pom files and Java sources the jars came from
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ INFRA_DIR = Path(__file__).resolve().parent
 # Elsewhere it is site-packages, so set DREAMUMM_CACHE_DIR and DREAMUMM_KAFKA_DIR.
 REPO_ROOT = INFRA_DIR.parent
 POM_PATH = INFRA_DIR / "pom.xml"
+FUNCTIONS_DIR = REPO_ROOT / "jvm"
 CACHE_DIR_ENV = "DREAMUMM_CACHE_DIR"
 
 MARKER_NAME = "pom.sha256"
@@ -37,6 +40,7 @@ KAFKA_PROFILE = "broker"
 FLINK_PROFILE = "flink"
 KAFKA_BROKER_JAR_GLOB = "kafka_2.13-*.jar"
 FLINK_CONNECTOR_JAR_GLOB = "flink-sql-connector-kafka-*.jar"
+FUNCTIONS_JAR_GLOB = "dreamumm-flink-functions-*.jar"
 MAVEN_TIMEOUT_S = 1800.0
 OUTPUT_TAIL_LINES = 40
 
@@ -51,6 +55,12 @@ class RuntimeJars:
 
     kafka_classpath: list[Path]
     flink_kafka_connector: Path
+    flink_functions: Path
+
+    @property
+    def flink_job_jars(self) -> list[Path]:
+        """Return the jars a feature job loads: the Kafka connector and the job's functions."""
+        return [self.flink_kafka_connector, self.flink_functions]
 
     def kafka_classpath_arg(self) -> str:
         """Return the broker classpath joined for ``java -cp``."""
@@ -65,9 +75,13 @@ def default_cache_dir() -> Path:
     return REPO_ROOT / ".cache"
 
 
-def pom_digest(pom_path: Path = POM_PATH) -> str:
-    """Return the SHA-256 hex digest of the pom file's bytes."""
-    return hashlib.sha256(pom_path.read_bytes()).hexdigest()
+def pom_digest(pom_path: Path = POM_PATH, functions_dir: Path = FUNCTIONS_DIR) -> str:
+    """Return the SHA-256 hex digest of the pom file and of the Java functions' pom and sources."""
+    digest = hashlib.sha256(pom_path.read_bytes())
+    for path in sorted([functions_dir / "pom.xml", *functions_dir.glob("src/**/*.java")]):
+        digest.update(path.relative_to(functions_dir).as_posix().encode("utf-8"))
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def load_cached_jars(jars_dir: Path) -> RuntimeJars | None:
@@ -83,19 +97,26 @@ def load_cached_jars(jars_dir: Path) -> RuntimeJars | None:
     if len(connectors) != 1:
         return None
 
-    return RuntimeJars(kafka_classpath=kafka_classpath, flink_kafka_connector=connectors[0])
+    functions = sorted((jars_dir / "functions").glob(FUNCTIONS_JAR_GLOB))
+    if len(functions) != 1:
+        return None
+
+    return RuntimeJars(
+        kafka_classpath=kafka_classpath, flink_kafka_connector=connectors[0], flink_functions=functions[0]
+    )
 
 
 def ensure_jars(
     cache_dir: Path | None = None,
     *,
     pom_path: Path = POM_PATH,
+    functions_dir: Path = FUNCTIONS_DIR,
 ) -> tuple[RuntimeJars, bool]:
     """Download the runtime jars into ``cache_dir`` unless a matching copy is there.
 
     Returns the jars and True if the cached copy was reused without running Maven.
-    The cache is reused when its marker contains the digest of ``pom_path`` and both
-    jar folders are complete. Otherwise both folders are downloaded again.
+    The cache is reused when its marker contains the digest of ``pom_path`` and of the
+    Java functions in ``functions_dir``, and all three jar folders are complete. Otherwise both folders are downloaded again.
     ``cache_dir`` defaults to default_cache_dir().
 
     Raises MissingToolError if mvn or java is not installed, and JarDownloadError
@@ -104,7 +125,7 @@ def ensure_jars(
     cache_dir = (cache_dir or default_cache_dir()).resolve()
     jars_dir = cache_dir / "jars"
     marker = jars_dir / MARKER_NAME
-    expected_digest = pom_digest(pom_path)
+    expected_digest = pom_digest(pom_path, functions_dir)
 
     jars_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(jars_dir / ".lock"):
@@ -121,12 +142,14 @@ def ensure_jars(
         started = time.monotonic()
         for profile, folder in ((KAFKA_PROFILE, "kafka"), (FLINK_PROFILE, "flink")):
             _copy_profile_jars(mvn, pom_path, profile, cache_dir / "m2", jars_dir / folder)
+        _build_functions(mvn, functions_dir, cache_dir / "m2", jars_dir / "functions")
 
         jars = load_cached_jars(jars_dir)
         if jars is None:
             raise JarDownloadError(
-                f"Maven finished, but {jars_dir} lacks {KAFKA_BROKER_JAR_GLOB} in kafka/ "
-                f"or exactly one {FLINK_CONNECTOR_JAR_GLOB} in flink/. "
+                f"Maven finished, but {jars_dir} lacks {KAFKA_BROKER_JAR_GLOB} in kafka/, "
+                f"exactly one {FLINK_CONNECTOR_JAR_GLOB} in flink/ "
+                f"or exactly one {FUNCTIONS_JAR_GLOB} in functions/. "
                 f"Check the profiles in {pom_path}."
             )
         marker.write_text(expected_digest + "\n", encoding="utf-8")
@@ -181,11 +204,43 @@ def _copy_profile_jars(mvn: Path, pom_path: Path, profile: str, maven_repo: Path
         "-DincludeScope=runtime",
     ]
     logger.info("Downloading the %s jars with Maven into %s", profile, target)
+    _run_maven(command, pom_path.parent, f"profile {profile!r} of {pom_path}")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+
+def _build_functions(mvn: Path, functions_dir: Path, maven_repo: Path, target: Path) -> None:
+    """Build the Java functions in ``functions_dir`` with ``mvn package`` and copy the jar to ``target``."""
+    command = [
+        str(mvn),
+        "-B",
+        "-q",
+        "-Dstyle.color=never",
+        "-f",
+        str(functions_dir / "pom.xml"),
+        f"-Dmaven.repo.local={maven_repo}",
+        "-DskipTests",
+        "clean",
+        "package",
+    ]
+    logger.info("Building the job's Java functions in %s with Maven", functions_dir)
+    _run_maven(command, functions_dir, f"the Java functions in {functions_dir}")
+    built = sorted((functions_dir / "target").glob(FUNCTIONS_JAR_GLOB))
+    if len(built) != 1:
+        raise JarDownloadError(f"Maven built {len(built)} jars matching {FUNCTIONS_JAR_GLOB} in {functions_dir}/target, expected 1")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    shutil.copy2(built[0], target / built[0].name)
+
+
+def _run_maven(command: list[str], cwd: Path, what: str) -> None:
+    """Run one Maven command, raising JarDownloadError with the output's tail if it fails."""
     logger.debug("Running %s", command)
     try:
         result = subprocess.run(
             command,
-            cwd=pom_path.parent,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=MAVEN_TIMEOUT_S,
@@ -193,7 +248,7 @@ def _copy_profile_jars(mvn: Path, pom_path: Path, profile: str, maven_repo: Path
         )
     except subprocess.TimeoutExpired as error:
         raise JarDownloadError(
-            f"Maven did not finish the {profile} profile within {MAVEN_TIMEOUT_S:.0f} s. "
+            f"Maven did not finish {what} within {MAVEN_TIMEOUT_S:.0f} s. "
             f"Check network access to Maven Central and run again. Command: {' '.join(command)}"
         ) from error
 
@@ -201,10 +256,6 @@ def _copy_profile_jars(mvn: Path, pom_path: Path, profile: str, maven_repo: Path
         output = (result.stdout + result.stderr).splitlines()
         tail = "\n".join(output[-OUTPUT_TAIL_LINES:])
         raise JarDownloadError(
-            f"Maven failed with exit code {result.returncode} for profile {profile!r} of {pom_path}. "
+            f"Maven failed with exit code {result.returncode} for {what}. "
             f"Fix the error below and run again. Command: {' '.join(command)}\n{tail}"
         )
-
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-

@@ -6,8 +6,9 @@ import os
 import site
 import sys
 from pathlib import Path
+from typing import Sequence
 
-from pyflink.common import Configuration
+from pyflink.table import TableConfig
 
 from dreamumm.config import REPO_ROOT, Settings
 
@@ -23,31 +24,56 @@ def prepare_process_environment(settings: Settings) -> None:
     existing = os.environ.get("PYTHONPATH")
     if existing:
         paths.append(existing)
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     tmp_dir = settings.job.work_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     # PyFlink leaves temporary folders behind; keep them under the project's ignored var/ folder.
     os.environ["TMPDIR"] = str(tmp_dir)
 
 
-def flink_configuration(settings: Settings, connector_jar: Path) -> Configuration:
-    """Build the Flink configuration: jars, Python workers, checkpoints and state backend."""
-    job = settings.job
-    work_dir = job.work_dir
-    config = Configuration()
-    config.set_string("pipeline.name", "dreamumm-feature-job")
-    config.set_string("pipeline.jars", connector_jar.resolve().as_uri())
-    config.set_string("parallelism.default", str(job.parallelism))
-    config.set_string("python.execution-mode", job.execution_mode)
-    # Python workers otherwise start whatever `python` is first on PATH.
-    config.set_string("python.executable", sys.executable)
-    config.set_string("python.client.executable", sys.executable)
-    config.set_string("python.fn-execution.bundle.size", str(job.bundle_size))
-    config.set_string("python.fn-execution.bundle.time", str(job.bundle_time_ms))
-    config.set_string("execution.checkpointing.interval", f"{job.checkpoint_interval_ms} ms")
-    config.set_string("execution.checkpointing.dir", (work_dir / "checkpoints").resolve().as_uri())
-    config.set_string("state.backend.type", job.state_backend)
-    config.set_string("io.tmp.dirs", str((work_dir / "tmp").resolve()))
-    # Stable operator ids for the planner-generated source and sink operators, for savepoints.
-    config.set_string("table.exec.uid.generation", "ALWAYS")
-    return config
+def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
+    """Return the Flink options of the job: jars, Python workers, checkpoints, state, batching."""
+    job, emission = settings.job, settings.emission
+    work_dir = job.work_dir.resolve()
+    options = {
+        "pipeline.name": "dreamumm-feature-job",
+        "pipeline.jars": ";".join(jar.resolve().as_uri() for jar in jars),
+        "parallelism.default": str(job.parallelism),
+        "python.execution-mode": job.execution_mode,
+        # Python workers otherwise start whatever `python` is first on PATH.
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        "python.fn-execution.bundle.size": str(job.bundle_size),
+        "python.fn-execution.bundle.time": str(job.bundle_time_ms),
+        "python.fn-execution.arrow.batch.size": str(job.arrow_batch_size),
+        "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
+        "execution.checkpointing.dir": (work_dir / "checkpoints").as_uri(),
+        "state.backend.type": job.state_backend,
+        "io.tmp.dirs": str(work_dir / "tmp"),
+        "pipeline.auto-watermark-interval": f"{job.watermark_interval_ms} ms",
+        # A partition without records for this long stops holding back the watermark.
+        "table.exec.source.idle-timeout": f"{job.idle_timeout_ms} ms",
+        # Decode and join once for both sinks: identical sub-plans become one shared node.
+        "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+        # Stable operator ids for every planner-generated operator, so savepoints restore.
+        "table.exec.uid.generation": "ALWAYS",
+    }
+    if emission.policy == "interval":
+        # Mini-batches buffer input for interval_ms, then update each user once per batch.
+        options.update({
+            "table.exec.mini-batch.enabled": "true",
+            "table.exec.mini-batch.allow-latency": f"{emission.interval_ms} ms",
+            "table.exec.mini-batch.size": str(job.mini_batch_size),
+            # Users are spread out, so a local pre-aggregation rarely combines two events of
+            # one user and only costs (measured about 0.8x at d=128 on 2 cores).
+            "table.optimizer.agg-phase-strategy": "ONE_PHASE",
+        })
+    else:
+        options["table.exec.mini-batch.enabled"] = "false"
+    return options
+
+
+def apply_configuration(config: TableConfig, settings: Settings, jars: Sequence[Path]) -> None:
+    """Set the job's Flink options on a table environment's configuration."""
+    for name, value in flink_options(settings, jars).items():
+        config.set(name, value)

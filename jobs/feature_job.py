@@ -1,11 +1,16 @@
-"""The DreamUMM feature job: its topology, and a function that runs it.
+"""The DreamUMM feature job: its SQL topology, and a function that runs it.
 
-Topology (every stateful operator has a fixed ``uid``)::
+Data flow (Python steps are vectorised pandas functions; the rest runs in the JVM)::
 
-    events topic ──> decode-events ──> key by video ─┐
-                                                   embedding-join ──> key by user ──> user-interest ──> features topic
-    embeddings topic ──> decode-embeddings ──> key by video ─┘
-    dead letters of every step ───────────────────────────────────────────────────────> dead-letter topic
+    events topic ──> decode_event (Python) ──> temporal join on video id ──> GROUP BY user
+                                                 ^                          weighted_vector_sum (Java)
+    embeddings topic ──> decode_embedding ──> newest per video              ──> encode_user_interest (Python)
+                                                                            ──> features topic (upsert, keyed by user)
+    invalid records, and events with no embedding ──> encode_dead_letter ──> dead-letter topic
+
+The join is an event-time temporal join on Kafka append time: an event matches the newest
+embedding of its video appended at most ``job.embedding_wait_ms`` after the event itself.
+An event without one is dead-lettered as ``missing_embedding`` once the watermark passes.
 """
 
 from __future__ import annotations
@@ -13,19 +18,85 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from pyflink.common import Types
-from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.table import StreamTableEnvironment
+from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from dreamumm.config import Settings
-from jobs.environment import flink_configuration, prepare_process_environment
-from jobs.functions import DEAD_LETTERS, DecodeEmbeddings, DecodeEvents, EmbeddingJoin, UserInterestAggregator
-from jobs.kafka_tables import sink_table_ddl, source_table_ddl
-from jobs.records import CONTRIBUTION, EMBEDDING, KAFKA_OUTPUT, WEIGHTED_EVENT
+from infra import RuntimeJars
+from jobs import dead_letters
+from jobs.environment import apply_configuration, prepare_process_environment
+from jobs.kafka_tables import dead_letter_sink_ddl, embeddings_source_ddl, events_source_ddl, features_sink_ddl
+from jobs.udfs import register_functions
 
 logger = logging.getLogger(__name__)
+
+_SOURCE_COLUMNS = "record_key, record_value, `topic`, `partition`, `offset`"
+
+DECODED_EVENTS_VIEW = f"""CREATE TEMPORARY VIEW decoded_events AS
+SELECT decoded.user_id, decoded.video_id, decoded.weight, decoded.event_time_ms, decoded.reason,
+       decoded.detail, {_SOURCE_COLUMNS}, join_time
+FROM (SELECT decode_event(record_value) AS decoded, * FROM events_source)"""
+
+DECODED_EMBEDDINGS_VIEW = f"""CREATE TEMPORARY VIEW decoded_embeddings AS
+SELECT decoded.video_id, decoded.vector, decoded.model_version, decoded.reason, decoded.detail,
+       {_SOURCE_COLUMNS}, append_time
+FROM (SELECT decode_embedding(record_value) AS decoded, * FROM embeddings_source)"""
+
+# A deduplication that keeps the last row per key by event time is a versioned view, which
+# an event-time temporal join can read "as of" a time.
+EMBEDDING_VERSIONS_VIEW = """CREATE TEMPORARY VIEW embedding_versions AS
+SELECT video_id, vector, model_version, append_time
+FROM (
+  SELECT video_id, vector, model_version, append_time,
+         ROW_NUMBER() OVER (PARTITION BY video_id ORDER BY append_time DESC) AS version_rank
+  FROM decoded_embeddings
+  WHERE reason IS NULL
+)
+WHERE version_rank = 1"""
+
+# One join for every event, valid or not, so that both sinks read one decoded and joined
+# stream: invalid events have no video id, find no embedding, and keep their reason.
+JOINED_EVENTS_VIEW = """CREATE TEMPORARY VIEW joined_events AS
+SELECT event.user_id, event.video_id, event.weight, event.event_time_ms, event.reason, event.detail,
+       embedding.vector, embedding.model_version,
+       event.record_key, event.record_value, event.`topic`, event.`partition`, event.`offset`
+FROM decoded_events AS event
+LEFT JOIN embedding_versions FOR SYSTEM_TIME AS OF event.join_time AS embedding
+ON event.video_id = embedding.video_id"""
+
+# Grouping by user alone makes the user id the update key of the result, which matches the
+# sink's primary key, so Flink sends only the new value of each update (no retractions).
+FEATURES_INSERT = """INSERT INTO features_sink
+SELECT user_id, record_value
+FROM (
+  SELECT user_id,
+         encode_user_interest(user_id, total.vector_sum, total.total_weight, total.event_count,
+                              total.last_event_time_ms, total.model_version) AS record_value
+  FROM (
+    SELECT user_id, weighted_vector_sum(weight, vector, event_time_ms, model_version) AS total
+    FROM joined_events
+    WHERE reason IS NULL AND vector IS NOT NULL
+    GROUP BY user_id
+  )
+)
+WHERE record_value IS NOT NULL"""
+
+
+def dead_letter_insert(settings: Settings) -> str:
+    """Return the INSERT that writes every rejected event and embedding to the dead-letter sink."""
+    missing_detail = (f"no embedding of the video was appended within {settings.job.embedding_wait_ms} ms "
+                      "after the event (job.embedding_wait_ms)")
+    return f"""INSERT INTO dead_letter_sink
+SELECT record_key,
+       encode_dead_letter(COALESCE(reason, '{dead_letters.MISSING_EMBEDDING}'),
+                          COALESCE(detail, CONCAT('video ', video_id, ': {missing_detail}')),
+                          `topic`, `partition`, `offset`, record_key, record_value)
+FROM joined_events
+WHERE reason IS NOT NULL OR vector IS NULL
+UNION ALL
+SELECT record_key, encode_dead_letter(reason, detail, `topic`, `partition`, `offset`, record_key, record_value)
+FROM decoded_embeddings
+WHERE reason IS NOT NULL"""
 
 
 @dataclass(frozen=True)
@@ -36,67 +107,37 @@ class JobRun:
     seconds: float
 
 
-def build_pipeline(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, settings: Settings) -> None:
-    """Add the feature job's sources, operators and sinks to ``env``."""
-    kafka = settings.kafka
-    startup_mode = "earliest-offset" if settings.job.bounded else "group-offsets"
-    t_env.execute_sql(source_table_ddl("events_source", kafka.events_topic, f"{kafka.consumer_group}-events",
-                                       startup_mode, settings))
-    # Embeddings are always read from the start: the job needs every video's newest vector.
-    t_env.execute_sql(source_table_ddl("embeddings_source", kafka.embeddings_topic,
-                                       f"{kafka.consumer_group}-embeddings", "earliest-offset", settings))
-    t_env.execute_sql(sink_table_ddl("features_sink", kafka.features_topic, settings))
-    t_env.execute_sql(sink_table_ddl("dead_letter_sink", kafka.dead_letter_topic, settings))
-
-    columns = "record_key, record_value, `topic`, `partition`, `offset`"
-    raw_events = t_env.to_data_stream(t_env.sql_query(f"SELECT {columns} FROM events_source"))
-    raw_embeddings = t_env.to_data_stream(t_env.sql_query(f"SELECT {columns} FROM embeddings_source"))
-
-    events = raw_events.process(DecodeEvents(settings), output_type=WEIGHTED_EVENT).name("decode-events").uid(
-        "decode-events")
-    embeddings = raw_embeddings.process(DecodeEmbeddings(settings), output_type=EMBEDDING).name(
-        "decode-embeddings").uid("decode-embeddings")
-
-    contributions = (
-        events.connect(embeddings)
-        .key_by(lambda event: event[1], lambda embedding: embedding[0], key_type=Types.STRING())
-        .process(EmbeddingJoin(settings), output_type=CONTRIBUTION)
-        .name("embedding-join")
-        .uid("embedding-join")
-    )
-    features = (
-        contributions.key_by(lambda contribution: contribution[0], key_type=Types.STRING())
-        .process(UserInterestAggregator(settings), output_type=KAFKA_OUTPUT)
-        .name("user-interest")
-        .uid("user-interest")
-    )
-    dead_letters = (
-        events.get_side_output(DEAD_LETTERS)
-        .union(embeddings.get_side_output(DEAD_LETTERS), contributions.get_side_output(DEAD_LETTERS))
-    )
-
+def build_job(t_env: TableEnvironment, settings: Settings):
+    """Declare the job's tables, functions and views in ``t_env`` and return its statement set."""
+    register_functions(t_env, settings)
+    for ddl in (events_source_ddl(settings), embeddings_source_ddl(settings), features_sink_ddl(settings),
+                dead_letter_sink_ddl(settings), DECODED_EVENTS_VIEW, DECODED_EMBEDDINGS_VIEW,
+                EMBEDDING_VERSIONS_VIEW, JOINED_EVENTS_VIEW):
+        t_env.execute_sql(ddl)
     statements = t_env.create_statement_set()
-    statements.add_insert("features_sink", t_env.from_data_stream(features))
-    statements.add_insert("dead_letter_sink", t_env.from_data_stream(dead_letters))
-    statements.attach_as_datastream()
+    statements.add_insert_sql(FEATURES_INSERT)
+    statements.add_insert_sql(dead_letter_insert(settings))
+    return statements
 
 
-def run_feature_job(settings: Settings, connector_jar: Path) -> JobRun:
+def run_feature_job(settings: Settings, jars: RuntimeJars) -> JobRun:
     """Run the job on a local embedded Flink cluster and wait for it.
 
     In bounded mode the call returns once both inputs are consumed; otherwise it runs until
     the process is stopped.
     """
     prepare_process_environment(settings)
-    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings, connector_jar))
-    t_env = StreamTableEnvironment.create(env)
-    build_pipeline(env, t_env, settings)
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    apply_configuration(t_env.get_config(), settings, jars.flink_job_jars)
+    statements = build_job(t_env, settings)
     logger.info("starting the feature job (parallelism %s, %s mode, bounded=%s) on %s",
                 settings.job.parallelism, settings.job.execution_mode, settings.job.bounded,
                 settings.kafka.bootstrap_servers)
     started = time.monotonic()
-    result = env.execute("dreamumm-feature-job")
+    result = statements.execute()
+    job_id = str(result.get_job_client().get_job_id())
+    logger.info("feature job %s submitted", job_id)
+    result.wait()
     seconds = time.monotonic() - started
-    job_id = str(result.get_job_id())
     logger.info("feature job %s finished in %.1f s", job_id, seconds)
     return JobRun(job_id=job_id, seconds=seconds)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from dreamumm.config import (
     DurationBucketThresholdSettings,
     DurationFractionThresholdSettings,
@@ -14,6 +16,7 @@ from operators import (
     FixedThreshold,
     ThresholdRule,
     preference_weight,
+    preference_weights,
 )
 
 
@@ -40,11 +43,16 @@ def build_threshold_rule(settings: PreferenceSettings) -> ThresholdRule:
 
 
 class EventWeigher:
-    """Preference weight a = 1 / (1 + exp(-alpha * (w - t(duration)))) of single events."""
+    """Calculator of the preference weight a = 1 / (1 + exp(-alpha * (w - t(duration)))) of events."""
 
     def __init__(self, settings: PreferenceSettings) -> None:
         self._alpha_per_s = settings.alpha_per_s
         self._rule = build_threshold_rule(settings)
 
     def weight(self, watch_time_ms: float, duration_ms: int | None) -> float:
+        """Return the weight of one event; a duration of None or 0 means the duration is missing."""
         return preference_weight(watch_time_ms, self._rule.threshold_ms(duration_ms), self._alpha_per_s)
+
+    def weights(self, watch_times_ms: np.ndarray, durations_ms: np.ndarray) -> np.ndarray:
+        """Return the weights of many events; a NaN duration means the duration is missing."""
+        return preference_weights(watch_times_ms, self._rule.thresholds_ms(durations_ms), self._alpha_per_s)

@@ -6,7 +6,7 @@
 - ``reference``: float64 batch computation from an events table, for checks.
 """
 
-from operators.interest import FORMAT_VERSION, HEADER_SIZE, InterestAccumulator, cosine, normalise
+from operators.interest import FORMAT_VERSION, HEADER_SIZE, InterestAccumulator, cosine, normalise, normalise_rows
 from operators.preference import preference_weight, preference_weights
 from operators.reference import REFERENCE_EVENT_COLUMNS, ReferenceInterest, reference_interests
 from operators.threshold import (
@@ -32,6 +32,7 @@ __all__ = [
     "ThresholdRule",
     "cosine",
     "normalise",
+    "normalise_rows",
     "preference_weight",
     "preference_weights",
     "reference_interests",

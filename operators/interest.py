@@ -87,6 +87,28 @@ def normalise(vector: ArrayLike, dtype: DTypeLike = np.float32) -> NDArray[np.fl
         return unit.astype(dtype)
 
 
+def normalise_rows(
+    matrix: ArrayLike, dtype: DTypeLike = np.float32
+) -> tuple[NDArray[np.floating], NDArray[np.bool_]]:
+    """Scale every row of a matrix to unit L2 norm, the vectorised form of ``normalise``.
+
+    Returns the normalised rows and a mask of the rows that have a direction. Rows that
+    are all zeros or have a NaN or infinite component are left as zeros and are False in
+    the mask, where ``normalise`` would return None.
+    """
+    values = np.asarray(matrix, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] == 0:
+        raise ValueError(f"normalise_rows expects a 2-D matrix with columns, got shape {values.shape}")
+    finite = np.isfinite(values).all(axis=1)
+    scales = np.max(np.abs(np.where(finite[:, None], values, 0.0)), axis=1)
+    valid = finite & (scales > 0.0)
+    units = np.zeros(values.shape, dtype=np.float64)
+    with np.errstate(under="ignore"):
+        scaled = values[valid] / scales[valid, None]
+        units[valid] = scaled / np.sqrt(np.einsum("ij,ij->i", scaled, scaled))[:, None]
+    return units.astype(dtype), valid
+
+
 def cosine(a: ArrayLike, b: ArrayLike) -> float:
     """Return the cosine similarity of two vectors, computed in float64.
 

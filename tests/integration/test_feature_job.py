@@ -4,6 +4,7 @@ float64 reference computed straight from the shipped KuaiRand sample."""
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 
 import numpy as np
@@ -89,11 +90,11 @@ def check_against_reference(settings: Settings, events: pd.DataFrame, published:
     assert summary.events_read == summary.events_contributed + summary.events_dead_lettered
 
 
-def test_job_matches_reference_thread_mode(make_settings, runtime_jars) -> None:
-    settings = make_settings(job={"execution_mode": "thread"})
+def test_job_matches_reference_thread_mode_every_event(make_settings, runtime_jars) -> None:
+    settings = make_settings(job={"execution_mode": "thread"}, emission={"policy": "every_event"})
     events, published, expected = publish_sample(settings)
 
-    run_feature_job(settings, runtime_jars.flink_kafka_connector)
+    run_feature_job(settings, runtime_jars)
 
     check_against_reference(settings, events, published, expected)
 
@@ -101,13 +102,45 @@ def test_job_matches_reference_thread_mode(make_settings, runtime_jars) -> None:
 def test_job_matches_reference_process_mode_interval(make_settings, runtime_jars) -> None:
     settings = make_settings(
         job={"execution_mode": "process", "parallelism": 2},
-        emission={"policy": "interval", "interval_ms": 60_000},
+        emission={"policy": "interval", "interval_ms": 500},
     )
     events, published, expected = publish_sample(settings)
 
-    run_feature_job(settings, runtime_jars.flink_kafka_connector)
+    run_feature_job(settings, runtime_jars)
 
     check_against_reference(settings, events, published, expected)
-    # With a one-minute interval, each user is written about once: at the first event and at the end.
-    users, records = summarise_run(settings).users, summarise_run(settings).feature_records
-    assert records <= 2 * len(users)
+
+
+def test_event_waits_bounded_time_for_embedding(make_settings, runtime_jars) -> None:
+    settings = make_settings(job={"embedding_wait_ms": 1_000})
+    steps.create_topics(settings)
+    bootstrap, kafka = settings.kafka.bootstrap_servers, settings.kafka
+    dimension = settings.embedding.dimension
+    event_codec = AvroCodec.for_schema(WATCH_EVENT)
+
+    def embedding(video_id: str) -> list[tuple[bytes, bytes]]:
+        vector = np.zeros(dimension, dtype=np.float32)
+        vector[int(video_id[-1])] = 1.0
+        return list(video_embedding_records({video_id: vector}, "test-v1"))
+
+    def event(user_id: str, video_id: str) -> list[tuple[bytes, bytes]]:
+        record = {"user_id": user_id, "video_id": video_id, "watch_time_ms": 30_000.0, "duration_ms": 20_000,
+                  "event_time_ms": 1_700_000_000_000}
+        return [(user_id.encode(), event_codec.encode(record))]
+
+    kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v1"))
+    kafka_io.produce(bootstrap, kafka.events_topic, event("early", "v1"))  # embedding already there
+    kafka_io.produce(bootstrap, kafka.events_topic, event("soon", "v2"))
+    kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v2"))  # arrives within the wait
+    kafka_io.produce(bootstrap, kafka.events_topic, event("late", "v3"))
+    time.sleep(2.5)
+    kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v3"))  # arrives after the wait
+    kafka_io.produce(bootstrap, kafka.events_topic, event("never", "v4"))  # no embedding at all
+
+    run_feature_job(settings, runtime_jars)
+
+    summary = summarise_run(settings)
+    assert sorted(summary.users) == ["early", "soon"]
+    assert summary.dead_letters_by_reason == Counter({"missing_embedding": 2})
+    assert summary.users["soon"].vector[2] == pytest.approx(1.0)
+    assert summary.balanced

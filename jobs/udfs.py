@@ -1,0 +1,197 @@
+"""The job's Python functions: vectorised (pandas) Flink SQL functions that decode, weigh and
+encode records a batch at a time.
+
+Flink hands each function an Arrow batch of rows as pandas Series, so the Python side pays its
+fixed cost per batch, not per event. The per-user running sum runs in the JVM
+(``jvm/``, ``WeightedVectorSum``); the math these functions apply comes from ``operators``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyflink.table import DataTypes
+from pyflink.table.udf import FunctionContext, ScalarFunction, udf
+
+from dreamumm.config import Settings
+from jobs import dead_letters
+from jobs.dead_letters import DeadLetterEncoder
+from jobs.validation import InvalidEvent, validate_event
+from jobs.weighting import EventWeigher
+from operators import normalise_rows
+from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError
+from schemas.user_interest_encoder import UserInterestEncoder
+
+logger = logging.getLogger(__name__)
+
+DECODED_EVENT = DataTypes.ROW([
+    DataTypes.FIELD("user_id", DataTypes.STRING()),
+    DataTypes.FIELD("video_id", DataTypes.STRING()),
+    DataTypes.FIELD("weight", DataTypes.DOUBLE()),
+    DataTypes.FIELD("event_time_ms", DataTypes.BIGINT()),
+    DataTypes.FIELD("reason", DataTypes.STRING()),
+    DataTypes.FIELD("detail", DataTypes.STRING()),
+])
+"""Result of ``decode_event``: the fields and weight of a valid event, or a dead-letter reason."""
+
+DECODED_EMBEDDING = DataTypes.ROW([
+    DataTypes.FIELD("video_id", DataTypes.STRING()),
+    DataTypes.FIELD("vector", DataTypes.BYTES()),
+    DataTypes.FIELD("model_version", DataTypes.STRING()),
+    DataTypes.FIELD("reason", DataTypes.STRING()),
+    DataTypes.FIELD("detail", DataTypes.STRING()),
+])
+"""Result of ``decode_embedding``; ``vector`` is little-endian float32."""
+
+_EVENT_COLUMNS = ["user_id", "video_id", "weight", "event_time_ms", "reason", "detail"]
+_EMBEDDING_COLUMNS = ["video_id", "vector", "model_version", "reason", "detail"]
+
+
+class DecodeEvent(ScalarFunction):
+    """Decode and validate WatchEvent values and compute each valid event's preference weight."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._preference = settings.preference
+
+    def open(self, function_context: FunctionContext) -> None:
+        self._codec = AvroCodec.for_schema(WATCH_EVENT)
+        self._weigher = EventWeigher(self._preference)
+        self._max_watch_time_ms = self._preference.max_watch_time_ms
+        metrics = function_context.get_metric_group()
+        self._events_read = metrics.counter("events_read")
+        self._rejected = {reason: metrics.counter(f"dead_letters_{reason}") for reason in dead_letters.REASONS}
+
+    def eval(self, values: pd.Series) -> pd.DataFrame:
+        rows: list[list[Any]] = []
+        valid_rows: list[int] = []
+        watch_times: list[float] = []
+        durations: list[float] = []
+        for payload in values:
+            try:
+                event = validate_event(self._codec.decode(payload), self._max_watch_time_ms)
+            except (DecodeError, InvalidEvent) as error:
+                self._rejected[error.reason].inc()
+                rows.append([None, None, None, None, error.reason, error.detail])
+                continue
+            valid_rows.append(len(rows))
+            watch_times.append(event.watch_time_ms)
+            durations.append(np.nan if event.duration_ms is None else float(event.duration_ms))
+            rows.append([event.user_id, event.video_id, None, event.event_time_ms, None, None])
+        if valid_rows:
+            weights = self._weigher.weights(np.asarray(watch_times), np.asarray(durations))
+            for row_index, weight in zip(valid_rows, weights.tolist()):
+                rows[row_index][2] = weight
+        self._events_read.inc(len(values))
+        return pd.DataFrame(rows, columns=_EVENT_COLUMNS)
+
+
+class DecodeEmbedding(ScalarFunction):
+    """Decode VideoEmbedding values and check each vector's dimension and values."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._dimension = settings.embedding.dimension
+
+    def open(self, function_context: FunctionContext) -> None:
+        self._codec = AvroCodec.for_schema(VIDEO_EMBEDDING)
+        self._rejected = function_context.get_metric_group().counter("embeddings_dead_lettered")
+
+    def eval(self, values: pd.Series) -> pd.DataFrame:
+        rows = []
+        for payload in values:
+            try:
+                record = self._codec.decode(payload)
+            except DecodeError as error:
+                rows.append([None, None, None, error.reason, error.detail])
+                continue
+            vector = np.asarray(record["vector"], dtype="<f4")
+            problem = self._check_vector(vector)
+            if problem is None:
+                rows.append([record["video_id"], vector.tobytes(), record["model_version"], None, None])
+            else:
+                rows.append([None, None, None, dead_letters.INVALID_EMBEDDING, problem])
+        self._rejected.inc(sum(1 for row in rows if row[3] is not None))
+        return pd.DataFrame(rows, columns=_EMBEDDING_COLUMNS)
+
+    def _check_vector(self, vector: np.ndarray) -> str | None:
+        if vector.shape != (self._dimension,):
+            return f"vector has {vector.size} dimensions, expected {self._dimension} (embedding.dimension)"
+        if not np.all(np.isfinite(vector)):
+            return "vector contains NaN or infinite values"
+        if not np.any(vector):
+            return "vector is all zeros"
+        return None
+
+
+class EncodeUserInterest(ScalarFunction):
+    """Normalise each user's vector sum and encode it as a UserInterest record.
+
+    Returns null for a sum that has no direction (zero total weight or an underflowed norm):
+    such a user emits nothing, and the ``user_records_skipped_zero_weight`` metric counts it.
+    """
+
+    def open(self, function_context: FunctionContext) -> None:
+        self._encoder = UserInterestEncoder()
+        metrics = function_context.get_metric_group()
+        self._emitted = metrics.counter("user_records_emitted")
+        self._skipped = metrics.counter("user_records_skipped_zero_weight")
+
+    def eval(self, user_ids: pd.Series, vector_sums: pd.Series, total_weights: pd.Series,
+             event_counts: pd.Series, last_event_times: pd.Series, model_versions: pd.Series) -> pd.Series:
+        sums = np.stack([np.frombuffer(vector_sum, dtype="<f4") for vector_sum in vector_sums])
+        units, has_direction = normalise_rows(sums)
+        has_direction &= total_weights.to_numpy() > 0
+        rows = np.flatnonzero(has_direction)
+        encoded = self._encoder.encode_many(
+            user_ids.to_numpy()[rows].tolist(),
+            units[rows],
+            total_weights.to_numpy()[rows].tolist(),
+            event_counts.to_numpy()[rows].tolist(),
+            last_event_times.to_numpy()[rows].tolist(),
+            int(time.time() * 1000),
+            model_versions.to_numpy()[rows].tolist(),
+        )
+        values: list[bytes | None] = [None] * len(user_ids)
+        for row, value in zip(rows.tolist(), encoded):
+            values[row] = value
+        self._emitted.inc(len(rows))
+        self._skipped.inc(len(user_ids) - len(rows))
+        return pd.Series(values, dtype=object)
+
+
+class EncodeDeadLetter(ScalarFunction):
+    """Encode DeadLetter records from a reason, a detail and the original record."""
+
+    def open(self, function_context: FunctionContext) -> None:
+        self._encoder = DeadLetterEncoder()
+
+    def eval(self, reasons: pd.Series | str, details: pd.Series | str, topics: pd.Series, partitions: pd.Series,
+             offsets: pd.Series, keys: pd.Series, values: pd.Series) -> pd.Series:
+        # Flink passes a SQL literal argument as one scalar, not as a Series.
+        if isinstance(reasons, str):
+            reasons = [reasons] * len(topics)
+        if isinstance(details, str):
+            details = [details] * len(topics)
+        encoded = [
+            self._encoder.encode(reason, detail, (topic, int(partition), int(offset)), key, value)
+            for reason, detail, topic, partition, offset, key, value in zip(
+                reasons, details, topics, partitions, offsets, keys, values)
+        ]
+        return pd.Series(encoded, dtype=object)
+
+
+def register_functions(t_env: Any, settings: Settings) -> None:
+    """Register the job's Python and Java functions in ``t_env`` under the names the SQL uses."""
+    t_env.create_temporary_function(
+        "decode_event", udf(DecodeEvent(settings), result_type=DECODED_EVENT, func_type="pandas"))
+    t_env.create_temporary_function(
+        "decode_embedding", udf(DecodeEmbedding(settings), result_type=DECODED_EMBEDDING, func_type="pandas"))
+    t_env.create_temporary_function(
+        "encode_user_interest", udf(EncodeUserInterest(), result_type=DataTypes.BYTES(), func_type="pandas"))
+    t_env.create_temporary_function(
+        "encode_dead_letter", udf(EncodeDeadLetter(), result_type=DataTypes.BYTES(), func_type="pandas"))
+    t_env.execute_sql(
+        "CREATE TEMPORARY FUNCTION weighted_vector_sum AS 'dev.dreamumm.flink.WeightedVectorSum' LANGUAGE JAVA")

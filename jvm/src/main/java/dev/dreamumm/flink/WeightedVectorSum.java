@@ -1,0 +1,122 @@
+package dev.dreamumm.flink;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.annotation.FunctionHint;
+import org.apache.flink.table.functions.AggregateFunction;
+import org.apache.flink.types.Row;
+
+/**
+ * Running DreamUMM sum of one user: the sum of {@code weight * vector}, the sum of the
+ * weights, the event count, the largest event time and the embedding model version summed.
+ *
+ * <p>Vectors arrive and leave as little-endian float32 bytes, the layout that the Python side
+ * writes with numpy. The sum is kept as float32 so that the state of a user stays near
+ * 4 * dimension bytes. The weights themselves are computed in Python by {@code operators},
+ * and the normalisation of the sum happens there too: this class only adds.
+ *
+ * <p>Vectors of two embedding model versions do not share a space, so an event whose
+ * vector has another model version than the running sum restarts the sum with that event.
+ */
+@FunctionHint(
+        input = {@DataTypeHint("DOUBLE"), @DataTypeHint("BYTES"), @DataTypeHint("BIGINT"), @DataTypeHint("STRING")},
+        output = @DataTypeHint("ROW<vector_sum BYTES, total_weight DOUBLE, event_count BIGINT, "
+                + "last_event_time_ms BIGINT, model_version STRING>"))
+public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVectorSum.Accumulator> {
+
+    /** Accumulator of one group; Flink stores it in keyed state as a structured type. */
+    public static final class Accumulator {
+        /** Running sum of weight * vector; empty until the first event. */
+        public float[] vectorSum = new float[0];
+        /** Sum of the preference weights. */
+        public double totalWeight;
+        /** Number of events added. */
+        public long eventCount;
+        /** Largest event time added, in epoch milliseconds. */
+        public long lastEventTimeMs = Long.MIN_VALUE;
+        /** Embedding model version of the vectors summed; null until the first event. */
+        public String modelVersion;
+    }
+
+    @Override
+    public Accumulator createAccumulator() {
+        return new Accumulator();
+    }
+
+    /** Adds one event; a null argument is a caller bug and fails the job with the reason. */
+    public void accumulate(
+            Accumulator accumulator, Double weight, byte[] vector, Long eventTimeMs, String modelVersion) {
+        if (weight == null || vector == null || eventTimeMs == null || modelVersion == null) {
+            throw new IllegalArgumentException("WeightedVectorSum needs a weight, a vector, an event time and a "
+                    + "model version, got " + weight + ", " + (vector == null ? "null" : vector.length + " bytes")
+                    + ", " + eventTimeMs + ", " + modelVersion);
+        }
+        int dimension = dimensionOf(vector);
+        if (!modelVersion.equals(accumulator.modelVersion)) {
+            restart(accumulator, dimension, modelVersion);
+        } else if (accumulator.vectorSum.length != dimension) {
+            throw new IllegalArgumentException("vector of " + dimension + " dimensions added to a sum of "
+                    + accumulator.vectorSum.length + " dimensions of the same model version " + modelVersion);
+        }
+        ByteBuffer values = ByteBuffer.wrap(vector).order(ByteOrder.LITTLE_ENDIAN);
+        float[] sum = accumulator.vectorSum;
+        double a = weight;
+        for (int k = 0; k < dimension; k++) {
+            sum[k] = (float) (sum[k] + a * values.getFloat(4 * k));
+        }
+        accumulator.totalWeight += a;
+        accumulator.eventCount += 1;
+        accumulator.lastEventTimeMs = Math.max(accumulator.lastEventTimeMs, eventTimeMs);
+    }
+
+    /**
+     * Combines partial sums, as two-phase (local-global) aggregation does. A partial sum of
+     * another model version replaces the sum, as the later events of a restart would.
+     */
+    public void merge(Accumulator accumulator, Iterable<Accumulator> others) {
+        for (Accumulator other : others) {
+            if (other.eventCount == 0) {
+                continue;
+            }
+            if (!other.modelVersion.equals(accumulator.modelVersion)) {
+                restart(accumulator, other.vectorSum.length, other.modelVersion);
+            } else if (accumulator.vectorSum.length != other.vectorSum.length) {
+                throw new IllegalArgumentException("cannot merge sums of " + other.vectorSum.length + " and "
+                        + accumulator.vectorSum.length + " dimensions");
+            }
+            for (int k = 0; k < other.vectorSum.length; k++) {
+                accumulator.vectorSum[k] += other.vectorSum[k];
+            }
+            accumulator.totalWeight += other.totalWeight;
+            accumulator.eventCount += other.eventCount;
+            accumulator.lastEventTimeMs = Math.max(accumulator.lastEventTimeMs, other.lastEventTimeMs);
+        }
+    }
+
+    @Override
+    public Row getValue(Accumulator accumulator) {
+        ByteBuffer bytes = ByteBuffer.allocate(4 * accumulator.vectorSum.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (float value : accumulator.vectorSum) {
+            bytes.putFloat(value);
+        }
+        return Row.of(bytes.array(), accumulator.totalWeight, accumulator.eventCount, accumulator.lastEventTimeMs,
+                accumulator.modelVersion);
+    }
+
+    private static void restart(Accumulator accumulator, int dimension, String modelVersion) {
+        accumulator.vectorSum = new float[dimension];
+        accumulator.totalWeight = 0.0;
+        accumulator.eventCount = 0;
+        accumulator.lastEventTimeMs = Long.MIN_VALUE;
+        accumulator.modelVersion = modelVersion;
+    }
+
+    private static int dimensionOf(byte[] vector) {
+        if (vector.length == 0 || vector.length % 4 != 0) {
+            throw new IllegalArgumentException(
+                    "vector of " + vector.length + " bytes is not a non-empty sequence of float32 values");
+        }
+        return vector.length / 4;
+    }
+}

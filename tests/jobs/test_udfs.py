@@ -1,0 +1,104 @@
+"""Unit tests of the job's vectorised Python functions, called the way Flink calls them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dreamumm.config import load_settings
+from jobs.udfs import DecodeEmbedding, DecodeEvent, EncodeDeadLetter, EncodeUserInterest
+from operators import preference_weight
+from schemas import DEAD_LETTER, USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec
+
+
+class StubCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.count += amount
+
+
+class StubContext:
+    """Stands in for Flink's FunctionContext: only the metric group is used."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, StubCounter] = {}
+
+    def get_metric_group(self) -> "StubContext":
+        return self
+
+    def counter(self, name: str) -> StubCounter:
+        return self.counters.setdefault(name, StubCounter())
+
+
+@pytest.fixture
+def settings():
+    return load_settings(environ={})
+
+
+def opened(function, context: StubContext | None = None):
+    function.open(context or StubContext())
+    return function
+
+
+def event_value(**overrides: object) -> bytes:
+    record = {"user_id": "u", "video_id": "v", "watch_time_ms": 9_000.0, "duration_ms": 10_000,
+              "event_time_ms": 1_700_000_000_000}
+    record.update(overrides)
+    return AvroCodec.for_schema(WATCH_EVENT).encode(record)
+
+
+def test_decode_event_weighs_valid_and_rejects_invalid(settings) -> None:
+    context = StubContext()
+    decode = opened(DecodeEvent(settings), context)
+    values = pd.Series([event_value(), b"junk", None, event_value(watch_time_ms=math.nan)])
+
+    result = decode.eval(values)
+
+    assert result["user_id"].tolist()[0] == "u"
+    assert result["weight"].tolist()[0] == pytest.approx(preference_weight(9_000.0, 10_000.0, 0.5))
+    assert result["reason"].tolist() == [None, "invalid_avro", "missing_value", "invalid_field"]
+    assert context.counters["events_read"].count == 4
+    assert context.counters["dead_letters_invalid_avro"].count == 1
+
+
+def test_decode_embedding_checks_dimension(settings) -> None:
+    codec = AvroCodec.for_schema(VIDEO_EMBEDDING)
+    good = codec.encode({"video_id": "v", "vector": [1.0] + [0.0] * 63, "model_version": "m", "produced_time_ms": 0})
+    short = codec.encode({"video_id": "w", "vector": [1.0], "model_version": "m", "produced_time_ms": 0})
+
+    result = opened(DecodeEmbedding(settings)).eval(pd.Series([good, short]))
+
+    assert result["reason"].tolist() == [None, "invalid_embedding"]
+    assert np.frombuffer(result["vector"][0], dtype="<f4")[0] == 1.0
+    assert "expected 64" in result["detail"][1]
+
+
+def test_encode_user_interest_normalises_and_skips_zero(settings) -> None:
+    context = StubContext()
+    sums = pd.Series([np.array([3.0, 4.0], dtype="<f4").tobytes(), np.zeros(2, dtype="<f4").tobytes()])
+
+    result = opened(EncodeUserInterest(), context).eval(
+        pd.Series(["a", "b"]), sums, pd.Series([2.0, 0.0]), pd.Series([2, 1]), pd.Series([7, 8]),
+        pd.Series(["m", "m"]))
+
+    record = AvroCodec.for_schema(USER_INTEREST).decode(result[0])
+    assert record["vector"] == pytest.approx([0.6, 0.8])
+    assert record["total_weight"] == 2.0
+    assert result[1] is None
+    assert context.counters["user_records_skipped_zero_weight"].count == 1
+
+
+def test_encode_dead_letter_accepts_literal_reason() -> None:
+    result = opened(EncodeDeadLetter()).eval(
+        "missing_embedding", "no vector", pd.Series(["t"]), pd.Series([1]), pd.Series([42]),
+        pd.Series([b"k"]), pd.Series([b"v"]))
+
+    letter = AvroCodec.for_schema(DEAD_LETTER).decode(result[0])
+    assert letter["reason"] == "missing_embedding"
+    assert letter["source_offset"] == 42
+    assert letter["original_value"] == b"v"
