@@ -20,16 +20,18 @@ test-unit: setup
 
 setup: $(STAMP) jars
 
+jars: $(STAMP)
+	@if [ -f $(VENV)/.just-installed ]; then rm $(VENV)/.just-installed; \
+	else echo "reused the virtualenv in $(VENV) (pyproject.toml unchanged)"; fi
+	$(VENV)/bin/dreamumm setup
+
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PYTHON) -m pip install --quiet --upgrade pip
 	$(VENV_PYTHON) -m pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
-
-jars: $(STAMP)
-	$(VENV)/bin/dreamumm setup
+	touch $(STAMP) $(VENV)/.just-installed
 
 broker-stop:
 	$(VENV)/bin/dreamumm broker stop

@@ -234,7 +234,7 @@ def _build_functions(mvn: Path, functions_dir: Path, maven_repo: Path, target: P
     shutil.copy2(built[0], target / built[0].name)
 
 
-def _run_maven(command: list[str], cwd: Path, what: str) -> None:
+def _run_maven(command: list[str], cwd: Path, description: str) -> None:
     """Run one Maven command, raising JarDownloadError with the output's tail if it fails."""
     logger.debug("Running %s", command)
     try:
@@ -248,7 +248,7 @@ def _run_maven(command: list[str], cwd: Path, what: str) -> None:
         )
     except subprocess.TimeoutExpired as error:
         raise JarDownloadError(
-            f"Maven did not finish {what} within {MAVEN_TIMEOUT_S:.0f} s. "
+            f"Maven did not finish {description} within {MAVEN_TIMEOUT_S:.0f} s. "
             f"Check network access to Maven Central and run again. Command: {' '.join(command)}"
         ) from error
 
@@ -256,6 +256,6 @@ def _run_maven(command: list[str], cwd: Path, what: str) -> None:
         output = (result.stdout + result.stderr).splitlines()
         tail = "\n".join(output[-OUTPUT_TAIL_LINES:])
         raise JarDownloadError(
-            f"Maven failed with exit code {result.returncode} for {what}. "
+            f"Maven failed with exit code {result.returncode} for {description}. "
             f"Fix the error below and run again. Command: {' '.join(command)}\n{tail}"
         )

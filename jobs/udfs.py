@@ -141,6 +141,8 @@ class EncodeUserInterest(ScalarFunction):
 
     def eval(self, user_ids: pd.Series, vector_sums: pd.Series, total_weights: pd.Series,
              event_counts: pd.Series, last_event_times: pd.Series, model_versions: pd.Series) -> pd.Series:
+        if len(user_ids) == 0:
+            return pd.Series([], dtype=object)
         sums = np.stack([np.frombuffer(vector_sum, dtype="<f4") for vector_sum in vector_sums])
         units, has_direction = normalise_rows(sums)
         has_direction &= total_weights.to_numpy() > 0

@@ -1,9 +1,9 @@
 """A batch encoder of UserInterest records that writes the Avro bytes directly.
 
-fastavro encodes an ``array<float>`` one Python float at a time; this encoder copies each
-vector's float32 bytes as they are, which is what Avro's binary encoding of a float array is
-(a block count, the little-endian floats, and a zero end marker). The output is byte-for-byte
-what ``AvroCodec.encode`` writes for the same record, which the unit tests check.
+fastavro encodes an ``array<float>`` one Python float at a time. Avro's binary encoding of a
+float array is a block count, the little-endian floats and a zero end marker, so this encoder
+copies each vector's float32 buffer as it is. The output is byte-for-byte what
+``AvroCodec.encode`` writes for the same record, which the unit tests check.
 """
 
 from __future__ import annotations
