@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP) $(VENV)/.just-installed
 
 broker-stop:
-	$(VENV)/bin/dreamumm broker stop
+	@if [ -x $(VENV)/bin/dreamumm ]; then $(VENV)/bin/dreamumm broker stop; else echo "no virtualenv, so no broker to stop"; fi
 
 clean: broker-stop
-	rm -rf $(VENV) .cache var
+	rm -rf $(VENV) .cache var jvm/target *.egg-info .pytest_cache .hypothesis

@@ -82,8 +82,10 @@ def cmd_run_job(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_read_features(settings: Settings, args: argparse.Namespace) -> int:
     from dreamumm.summary import latest_user_vectors
 
-    users, count = latest_user_vectors(settings)
-    selected = [users[args.user]] if args.user in users else sorted(users.values(), key=lambda u: u.user_id)
+    users, count, _tombstones = latest_user_vectors(settings)
+    # Sorting by length first puts numeric ids in numeric order (2 before 10).
+    selected = [users[args.user]] if args.user in users else sorted(
+        users.values(), key=lambda user: (len(user.user_id), user.user_id))
     if args.user and args.user not in users:
         _out(f"user {args.user} not found among {len(users)} users in {settings.kafka.features_topic}")
         return 1
@@ -122,7 +124,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     tags = sorted({tag for value in load_video_table(videos_path)["tag"].dropna() for tag in str(value).split(",")})
     summary = summarise_run(settings, tag_vectors(config, tags))
     _out(format_summary(summary))
-    _out(f"demo took {time.monotonic() - started:.1f} s; the broker keeps running (stop it: dreamumm broker stop)")
+    _out(f"demo took {time.monotonic() - started:.1f} s; the broker keeps running (stop it: make broker-stop)")
     return 0 if summary.balanced else 1
 
 
@@ -159,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # PyFlink imports Apache Beam, which logs at INFO about optional Google Cloud modules.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
         settings = load_settings(args.config)
     except ConfigError as error:

@@ -34,6 +34,7 @@ class RunSummary:
     embedding_dead_letters_by_reason: Counter[str]
     users: dict[str, UserVector]
     feature_records: int
+    feature_tombstones: int
     nearest_tags: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
     @property
@@ -50,14 +51,15 @@ class RunSummary:
         return self.events_read == self.events_contributed + self.events_dead_lettered
 
 
-def latest_user_vectors(settings: Settings) -> tuple[dict[str, UserVector], int]:
-    """Read the feature topic and return the newest record per user, and the record count."""
+def latest_user_vectors(settings: Settings) -> tuple[dict[str, UserVector], int, int]:
+    """Read the feature topic; return the newest record per user, the record count and the tombstone count."""
     codec = AvroCodec.for_schema(USER_INTEREST)
     users: dict[str, UserVector] = {}
-    count = 0
+    count = tombstones = 0
     for record in kafka_io.read_topic(settings.kafka.bootstrap_servers, settings.kafka.features_topic):
         count += 1
         if record.value is None:
+            tombstones += 1
             users.pop(record.key.decode("utf-8"), None)
             continue
         value = codec.decode(record.value)
@@ -70,7 +72,7 @@ def latest_user_vectors(settings: Settings) -> tuple[dict[str, UserVector], int]
             last_event_time_ms=value["last_event_time_ms"],
             model_version=value["embedding_model_version"],
         )
-    return users, count
+    return users, count, tombstones
 
 
 def summarise_run(settings: Settings, tag_vectors: Mapping[str, np.ndarray] | None = None,
@@ -87,8 +89,8 @@ def summarise_run(settings: Settings, tag_vectors: Mapping[str, np.ndarray] | No
             event_reasons[letter["reason"]] += 1
         else:
             embedding_reasons[letter["reason"]] += 1
-    users, feature_records = latest_user_vectors(settings)
-    summary = RunSummary(events_read, event_reasons, embedding_reasons, users, feature_records)
+    users, feature_records, tombstones = latest_user_vectors(settings)
+    summary = RunSummary(events_read, event_reasons, embedding_reasons, users, feature_records, tombstones)
     if tag_vectors:
         top_users = sorted(users.values(), key=lambda user: (-user.event_count, user.user_id))[:users_with_tags]
         for user in top_users:
@@ -119,7 +121,8 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"  embedding records dead-lettered: {sum(summary.embedding_dead_letters_by_reason.values())}")
         for reason, count in sorted(summary.embedding_dead_letters_by_reason.items()):
             lines.append(f"    {reason}: {count}")
-    lines.append(f"  users emitted:            {len(summary.users)} ({summary.feature_records} records written)")
+    lines.append(f"  users emitted:            {len(summary.users)} ({summary.feature_records} records written, "
+                 f"{summary.feature_tombstones} of them tombstones)")
     verdict = "balanced" if summary.balanced else "NOT balanced: some events are unaccounted for"
     lines.append(f"  accounting (read = contributed + dead-lettered): {verdict}")
     for user_id, tags in summary.nearest_tags.items():

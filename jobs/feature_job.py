@@ -65,21 +65,19 @@ LEFT JOIN embedding_versions FOR SYSTEM_TIME AS OF event.join_time AS embedding
 ON event.video_id = embedding.video_id"""
 
 # Grouping by user alone makes the user id the update key of the result, which matches the
-# sink's primary key, so Flink sends only the new value of each update (no retractions).
+# sink's primary key, so Flink sends only the new value of each update. A filter on any other
+# column after the aggregation would bring back retractions, which the upsert sink writes as
+# tombstones, so a user without a direction (encoded as null) is written as a tombstone.
 FEATURES_INSERT = """INSERT INTO features_sink
-SELECT user_id, record_value
+SELECT user_id,
+       encode_user_interest(user_id, total.vector_sum, total.total_weight, total.event_count,
+                            total.last_event_time_ms, total.model_version)
 FROM (
-  SELECT user_id,
-         encode_user_interest(user_id, total.vector_sum, total.total_weight, total.event_count,
-                              total.last_event_time_ms, total.model_version) AS record_value
-  FROM (
-    SELECT user_id, weighted_vector_sum(weight, vector, event_time_ms, model_version) AS total
-    FROM joined_events
-    WHERE reason IS NULL AND vector IS NOT NULL
-    GROUP BY user_id
-  )
-)
-WHERE record_value IS NOT NULL"""
+  SELECT user_id, weighted_vector_sum(weight, vector, event_time_ms, model_version) AS total
+  FROM joined_events
+  WHERE reason IS NULL AND vector IS NOT NULL
+  GROUP BY user_id
+)"""
 
 
 def dead_letter_insert(settings: Settings) -> str:

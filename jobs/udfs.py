@@ -129,8 +129,9 @@ class DecodeEmbedding(ScalarFunction):
 class EncodeUserInterest(ScalarFunction):
     """Normalise each user's vector sum and encode it as a UserInterest record.
 
-    Returns null for a sum that has no direction (zero total weight or an underflowed norm):
-    such a user emits nothing, and the ``user_records_skipped_zero_weight`` metric counts it.
+    Returns null for a sum that has no direction (zero total weight or an underflowed norm),
+    which the upsert sink writes as a tombstone: readers of the compacted topic see no vector
+    for that user. The ``user_records_skipped_zero_weight`` metric counts these.
     """
 
     def open(self, function_context: FunctionContext) -> None:

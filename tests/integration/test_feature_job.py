@@ -88,6 +88,7 @@ def check_against_reference(settings: Settings, events: pd.DataFrame, published:
     assert summary.events_read == len(events) + sum(expected_dead_letters.values()) - expected_dead_letters[
         "missing_embedding"]
     assert summary.events_read == summary.events_contributed + summary.events_dead_lettered
+    assert summary.feature_tombstones == 0
 
 
 def test_job_matches_reference_thread_mode_every_event(make_settings, runtime_jars) -> None:

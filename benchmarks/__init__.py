@@ -1,0 +1,1 @@
+"""Benchmarks of the feature job; run them as modules, never as tests."""
