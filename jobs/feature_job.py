@@ -56,8 +56,7 @@ WHERE version_rank = 1"""
 
 # One join for every event, valid or not, so that both sinks read one decoded and joined
 # stream: invalid events have no video id, find no embedding, and keep their reason.
-JOINED_EVENTS_VIEW = """CREATE TEMPORARY VIEW joined_events AS
-SELECT event.user_id, event.video_id, event.weight, event.event_time_ms, event.reason, event.detail,
+JOINED_EVENTS_QUERY = """SELECT event.user_id, event.video_id, event.weight, event.event_time_ms, event.reason, event.detail,
        embedding.vector, embedding.model_version,
        event.record_key, event.record_value, event.`topic`, event.`partition`, event.`offset`
 FROM decoded_events AS event
@@ -110,8 +109,11 @@ def build_job(t_env: TableEnvironment, settings: Settings):
     register_functions(t_env, settings)
     for ddl in (events_source_ddl(settings), embeddings_source_ddl(settings), features_sink_ddl(settings),
                 dead_letter_sink_ddl(settings), DECODED_EVENTS_VIEW, DECODED_EMBEDDINGS_VIEW,
-                EMBEDDING_VERSIONS_VIEW, JOINED_EVENTS_VIEW):
+                EMBEDDING_VERSIONS_VIEW):
         t_env.execute_sql(ddl)
+    # A view registered from one Table object is one node that both INSERTs read. Declared in
+    # SQL, each INSERT would get its own copy of the join with different projections pushed in.
+    t_env.create_temporary_view("joined_events", t_env.sql_query(JOINED_EVENTS_QUERY))
     statements = t_env.create_statement_set()
     statements.add_insert_sql(FEATURES_INSERT)
     statements.add_insert_sql(dead_letter_insert(settings))
