@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10_000, help="distinct users (default 10000)")
     parser.add_argument("--videos", type=int, default=5_000, help="distinct videos (default 5000)")
     parser.add_argument("--parallelism", type=int, default=1, help="job parallelism (default 1)")
-    parser.add_argument("--mode", choices=["process", "thread"], default="process", help="Python execution mode")
+    parser.add_argument("--mode", choices=["process", "thread"], default="thread",
+                        help="PyFlink Python execution mode (default thread)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
