@@ -190,40 +190,24 @@ def _copy_profile_jars(mvn: Path, pom_path: Path, profile: str, maven_repo: Path
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
 
-    command = [
-        str(mvn),
-        "-B",
-        "-q",
-        "-Dstyle.color=never",
-        "-f",
-        str(pom_path),
+    command = _maven_command(
+        mvn,
+        pom_path,
+        maven_repo,
         f"-P{profile}",
-        f"-Dmaven.repo.local={maven_repo}",
         "dependency:copy-dependencies",
         f"-DoutputDirectory={staging}",
         "-DincludeScope=runtime",
-    ]
+    )
     logger.info("Downloading the %s jars with Maven into %s", profile, target)
     _run_maven(command, pom_path.parent, f"profile {profile!r} of {pom_path}")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 
 
-
 def _build_functions(mvn: Path, functions_dir: Path, maven_repo: Path, target: Path) -> None:
     """Build the Java functions in ``functions_dir`` with ``mvn package`` and copy the jar to ``target``."""
-    command = [
-        str(mvn),
-        "-B",
-        "-q",
-        "-Dstyle.color=never",
-        "-f",
-        str(functions_dir / "pom.xml"),
-        f"-Dmaven.repo.local={maven_repo}",
-        "-DskipTests",
-        "clean",
-        "package",
-    ]
+    command = _maven_command(mvn, functions_dir / "pom.xml", maven_repo, "-DskipTests", "clean", "package")
     logger.info("Building the job's Java functions in %s with Maven", functions_dir)
     _run_maven(command, functions_dir, f"the Java functions in {functions_dir}")
     built = sorted((functions_dir / "target").glob(FUNCTIONS_JAR_GLOB))
@@ -232,6 +216,20 @@ def _build_functions(mvn: Path, functions_dir: Path, maven_repo: Path, target: P
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     shutil.copy2(built[0], target / built[0].name)
+
+
+def _maven_command(mvn: Path, pom_path: Path, maven_repo: Path, *arguments: str) -> list[str]:
+    """Return a quiet, non-interactive Maven command line on ``pom_path`` with the project's repository."""
+    return [
+        str(mvn),
+        "-B",
+        "-q",
+        "-Dstyle.color=never",
+        "-f",
+        str(pom_path),
+        f"-Dmaven.repo.local={maven_repo}",
+        *arguments,
+    ]
 
 
 def _run_maven(command: list[str], cwd: Path, description: str) -> None:

@@ -24,6 +24,15 @@ def _interval(milliseconds: int) -> str:
     return f"INTERVAL '{milliseconds / 1000:.3f}' SECOND"
 
 
+# Columns of both source tables: the raw record and where it came from, with its append time.
+_SOURCE_COLUMNS = """  record_key BYTES,
+  record_value BYTES,
+  `topic` STRING METADATA VIRTUAL,
+  `partition` INT METADATA VIRTUAL,
+  `offset` BIGINT METADATA VIRTUAL,
+  append_time TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,"""
+
+
 def _source_options(topic: str, group_id: str, startup_mode: str, settings: Settings) -> dict[str, str]:
     options = {
         "connector": "kafka",
@@ -44,17 +53,12 @@ def _source_options(topic: str, group_id: str, startup_mode: str, settings: Sett
 
 
 def events_source_ddl(settings: Settings) -> str:
-    """Return the DDL of ``events_source``, whose time attribute is append time + embedding wait."""
+    """Return the DDL of ``events_source``, whose time attribute is append time plus the embedding wait."""
     kafka, job = settings.kafka, settings.job
     startup_mode = "earliest-offset" if job.bounded else "group-offsets"
     options = _source_options(kafka.events_topic, f"{kafka.consumer_group}-events", startup_mode, settings)
     return f"""CREATE TEMPORARY TABLE events_source (
-  record_key BYTES,
-  record_value BYTES,
-  `topic` STRING METADATA VIRTUAL,
-  `partition` INT METADATA VIRTUAL,
-  `offset` BIGINT METADATA VIRTUAL,
-  append_time TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+{_SOURCE_COLUMNS}
   join_time AS append_time + {_interval(job.embedding_wait_ms)},
   WATERMARK FOR join_time AS join_time - {_interval(job.append_time_disorder_ms)}
 ) WITH (
@@ -68,12 +72,7 @@ def embeddings_source_ddl(settings: Settings) -> str:
     options = _source_options(kafka.embeddings_topic, f"{kafka.consumer_group}-embeddings", "earliest-offset",
                               settings)
     return f"""CREATE TEMPORARY TABLE embeddings_source (
-  record_key BYTES,
-  record_value BYTES,
-  `topic` STRING METADATA VIRTUAL,
-  `partition` INT METADATA VIRTUAL,
-  `offset` BIGINT METADATA VIRTUAL,
-  append_time TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+{_SOURCE_COLUMNS}
   WATERMARK FOR append_time AS append_time - {_interval(job.append_time_disorder_ms)}
 ) WITH (
   {_options(options)}
