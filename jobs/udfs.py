@@ -77,6 +77,13 @@ class DecodeEvent(ScalarFunction):
                 self._rejected[error.reason].inc()
                 rows.append([None, None, None, None, error.reason, error.detail])
                 continue
+            except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
+                # The codec maps every known failure to DecodeError, so this is a bug or an
+                # input nobody foresaw: dead-letter the record and leave a trace in the log.
+                logger.warning("unexpected error decoding a watch event, dead-lettered: %r", error)
+                self._rejected[dead_letters.INVALID_AVRO].inc()
+                rows.append([None, None, None, None, dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"])
+                continue
             valid_rows.append(len(rows))
             watch_times.append(event.watch_time_ms)
             durations.append(np.nan if event.duration_ms is None else float(event.duration_ms))
@@ -106,6 +113,10 @@ class DecodeEmbedding(ScalarFunction):
                 record = self._codec.decode(payload)
             except DecodeError as error:
                 rows.append([None, None, None, error.reason, error.detail])
+                continue
+            except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
+                logger.warning("unexpected error decoding a video embedding, dead-lettered: %r", error)
+                rows.append([None, None, None, dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"])
                 continue
             vector = np.asarray(record["vector"], dtype="<f4")
             problem = self._check_vector(vector)

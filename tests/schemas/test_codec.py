@@ -6,6 +6,8 @@ import json
 
 import fastavro
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import DEAD_LETTER, USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError, load_schema
 from schemas.codec import SCHEMA_DIR, rabin_fingerprint
@@ -110,3 +112,26 @@ def test_encode_rejects_missing_field() -> None:
 def test_load_schema_unknown_name_lists_known() -> None:
     with pytest.raises(FileNotFoundError, match="watch_event"):
         load_schema("no_such_schema")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_decode_random_body_raises_only_decode_error(body: bytes) -> None:
+    codec = AvroCodec.for_schema(WATCH_EVENT)
+    try:
+        codec.decode(codec.header + body)
+    except DecodeError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_decode_corrupted_record_raises_only_decode_error(data: st.DataObject) -> None:
+    codec = AvroCodec.for_schema(WATCH_EVENT)
+    payload = bytearray(codec.encode(make_event(attributes={"tab": "1"}, event_id="e")))
+    position = data.draw(st.integers(10, len(payload) - 1))
+    payload[position] = data.draw(st.integers(0, 255))
+    try:
+        codec.decode(bytes(payload))
+    except DecodeError:
+        pass
