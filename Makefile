@@ -13,6 +13,7 @@ demo: setup
 	$(VENV)/bin/dreamumm demo
 
 test: setup
+	mvn -B -q -Dstyle.color=never -f jvm/pom.xml -Dmaven.repo.local=.cache/m2 test
 	$(VENV_PYTHON) -m pytest -q
 
 test-unit: setup
