@@ -122,10 +122,11 @@ class EmissionSettings(_Section):
     """Emission policy: when the job writes a user's vector to the feature topic."""
 
     policy: Literal["every_event", "interval"] = "interval"
-    """every_event: after each contributing event. interval: at most once per user per interval_ms."""
+    """every_event: after each contributing event. interval: at most once per user per mini-batch."""
     interval_ms: int = Field(default=200, ge=1)
-    """With policy interval, the job buffers events this long (a Flink SQL mini-batch) and then
-    updates each user of the batch once; it is also the latency this policy adds."""
+    """With policy interval, the job buffers events for this long (a Flink SQL mini-batch) and then
+    updates each user of the batch once. A batch closes earlier when job.mini_batch_size events
+    arrive, so under load users can be updated more often than once per interval."""
 
 
 class JobSettings(_Section):
@@ -134,7 +135,7 @@ class JobSettings(_Section):
     parallelism: int = Field(default=1, ge=1)
     """Parallelism of every operator."""
     execution_mode: Literal["thread", "process"] = "thread"
-    """Where the Python functions run: inside the JVM (thread, measured faster) or in worker processes."""
+    """Python execution mode: thread runs Python inside the JVM (measured faster), process in workers."""
     bounded: bool = False
     """Stop at the end offsets seen at start (backfill, demo) instead of running forever."""
     embedding_wait_ms: int = Field(default=200, ge=0)

@@ -39,7 +39,7 @@ def produce(
         "enable.idempotence": True,
         "linger.ms": 20,
         "compression.type": "lz4",
-        # Errors only: right after topic creation the broker asks the idempotent producer to
+        # Errors only: right after topic creation the broker tells the idempotent producer to
         # retry ("coordinator load in progress"), which librdkafka logs as a warning.
         "log_level": 3,
     })

@@ -79,7 +79,7 @@ class DecodeEvent(ScalarFunction):
                 continue
             except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
                 # The codec maps every known failure to DecodeError, so this is a bug or an
-                # input nobody foresaw: dead-letter the record and leave a trace in the log.
+                # unforeseen input: dead-letter the record and leave a trace in the log.
                 logger.warning("unexpected error decoding a watch event, dead-lettered: %r", error)
                 self._rejected[dead_letters.INVALID_AVRO].inc()
                 rows.append([None, None, None, None, dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"])

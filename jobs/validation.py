@@ -34,9 +34,9 @@ class WatchEvent:
 def validate_event(record: dict[str, Any], max_watch_time_ms: float) -> WatchEvent:
     """Check a decoded WatchEvent record and return it typed, or raise ``InvalidEvent``.
 
-    Rules: ids are non-empty and at most 256 characters; the watch time is a finite number in
-    [0, ``max_watch_time_ms``]; a negative duration counts as missing (the threshold rule then
-    applies its no-duration threshold); the event time is not negative.
+    Ids must be non-empty and at most 256 characters long. The watch time must be a finite
+    number in [0, ``max_watch_time_ms``], and the event time must not be negative. A negative
+    duration counts as missing, so the threshold rule applies its no-duration threshold.
     """
     user_id = record["user_id"]
     video_id = record["video_id"]
