@@ -138,6 +138,10 @@ class JobSettings(_Section):
     """Python execution mode: thread runs Python inside the JVM (measured faster), process in workers."""
     bounded: bool = False
     """Stop at the end offsets seen at start (backfill, demo) instead of running forever."""
+    events_startup_mode: Literal["earliest-offset", "group-offsets", "latest-offset"] = "earliest-offset"
+    """Where an unbounded job without restored state starts reading events. The default rebuilds
+    every user's sum from the oldest retained event. group-offsets resumes after the consumer
+    group's committed offsets, which is right only when the state comes from a checkpoint."""
     embedding_wait_ms: int = Field(default=200, ge=0)
     """An event joins with the newest embedding of its video appended to Kafka at most this
     long after the event; otherwise it is dead-lettered. Every event waits this long."""

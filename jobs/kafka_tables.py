@@ -55,7 +55,7 @@ def _source_options(topic: str, group_id: str, startup_mode: str, settings: Sett
 def events_source_ddl(settings: Settings) -> str:
     """Return the DDL of ``events_source``, whose time attribute is append time plus the embedding wait."""
     kafka, job = settings.kafka, settings.job
-    startup_mode = "earliest-offset" if job.bounded else "group-offsets"
+    startup_mode = "earliest-offset" if job.bounded else job.events_startup_mode
     options = _source_options(kafka.events_topic, f"{kafka.consumer_group}-events", startup_mode, settings)
     return f"""CREATE TEMPORARY TABLE events_source (
 {_SOURCE_COLUMNS}
