@@ -14,14 +14,16 @@ from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec
 EVENT_ATTRIBUTE_COLUMNS = ("long_view", "tab", "is_click", "is_like")
 
 
-def watch_event_records(events: pd.DataFrame) -> Iterator[tuple[bytes, bytes]]:
-    """Yield (key, value) WatchEvent records of a KuaiRand event table, in event-time order.
+def watch_event_records(events: pd.DataFrame, sort_by_time: bool = True) -> Iterator[tuple[bytes, bytes]]:
+    """Yield (key, value) WatchEvent records of a KuaiRand event table.
 
     The key is the user id, so that one user's events stay in one partition and in order.
-    Rows are sorted by ``time_ms`` first because the log is sorted by user, not by time.
+    By default rows are sorted by ``time_ms`` first, because the KuaiRand log is sorted by user,
+    not by time. With ``sort_by_time=False`` they keep the table's order, which is how a
+    synthetic stream keeps its arrival disorder.
     """
     codec = AvroCodec.for_schema(WATCH_EVENT)
-    ordered = events.sort_values(["time_ms", "user_id"], kind="stable")
+    ordered = events.sort_values(["time_ms", "user_id"], kind="stable") if sort_by_time else events
     attribute_columns = [column for column in EVENT_ATTRIBUTE_COLUMNS if column in ordered.columns]
     for row in ordered.itertuples(index=False):
         user_id = str(row.user_id)

@@ -239,8 +239,9 @@ class LocalBroker:
                     occupant = f" A Kafka broker with cluster id {cluster_id} runs there, started from another directory."
             raise PortInUseError(
                 f"Port {port} on {settings.host} is already in use by a process that is not the broker "
-                f"of {settings.root_dir}.{occupant} Choose a free port with BrokerSettings({name}=...) "
-                f"or the {env_name} environment variable, or stop that process."
+                f"of {settings.root_dir}.{occupant} Stop that process, or choose a free port: "
+                f"broker.{name} in config/dreamumm.yaml or DREAMUMM__BROKER__{name.upper()} for the "
+                f"dreamumm command, BrokerSettings({name}=...) or {env_name} when using infra directly."
             )
 
     def _format_storage_if_needed(self, java: Path, classpath: str) -> None:
