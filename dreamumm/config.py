@@ -139,7 +139,7 @@ class JobSettings(_Section):
     bounded: bool = False
     """Stop at the end offsets seen at start (backfill, demo) instead of running forever."""
     events_startup_mode: Literal["earliest-offset", "group-offsets", "latest-offset"] = "earliest-offset"
-    """Where an unbounded job without restored state starts reading events. The default rebuilds
+    """Start position of an unbounded job without restored state in the events topic. The default rebuilds
     every user's sum from the oldest retained event. group-offsets resumes after the consumer
     group's committed offsets, which is right only when the state comes from a checkpoint."""
     embedding_wait_ms: int = Field(default=200, ge=0)

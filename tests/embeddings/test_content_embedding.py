@@ -20,19 +20,10 @@ from embeddings.content import (
     video_tokens,
 )
 from embeddings.sample_data import VIDEO_FEATURES_PATH
-from embeddings.video_table import load_video_table
+from embeddings.video_table import VIDEO_TABLE_COLUMNS, load_video_table
 from operators.interest import cosine
 
-COLUMNS = [
-    "video_id",
-    "video_type",
-    "upload_type",
-    "video_duration",
-    "server_width",
-    "server_height",
-    "music_type",
-    "tag",
-]
+COLUMNS = list(VIDEO_TABLE_COLUMNS)
 
 
 def video(video_id: int, **fields: object) -> dict[str, object]:
