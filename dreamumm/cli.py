@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from confluent_kafka import KafkaException
+
 from dreamumm import steps
 from dreamumm.config import ConfigError, Settings, load_settings
+from infra import BrokerError, JarDownloadError, MissingToolError, TopicError
 
 logger = logging.getLogger("dreamumm")
 
@@ -168,7 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         logger.error("%s", error)
         return 2
-    return args.handler(settings, args)
+    try:
+        return args.handler(settings, args)
+    except (BrokerError, JarDownloadError, MissingToolError, TopicError, KafkaException, TimeoutError) as error:
+        # These errors carry a message that says what to do; a traceback would only bury it.
+        logger.error("%s failed: %s", args.command, error)
+        return 1
 
 
 if __name__ == "__main__":

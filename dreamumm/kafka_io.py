@@ -74,7 +74,13 @@ def end_offsets(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> 
     """Return {partition: (low, high)} watermark offsets of ``topic``, as a read-committed reader sees them."""
     consumer = _consumer(bootstrap_servers)
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s)
+        try:
+            metadata = consumer.list_topics(topic, timeout=timeout_s)
+        except KafkaException as error:
+            raise KafkaException(
+                f"could not reach Kafka at {bootstrap_servers} within {timeout_s} s ({error}); start the local "
+                "broker with `dreamumm broker start` or point DREAMUMM__KAFKA__BOOTSTRAP_SERVERS at your cluster"
+            ) from error
         topic_metadata = metadata.topics.get(topic)
         if topic_metadata is None or topic_metadata.error is not None:
             raise KafkaException(f"topic {topic} not found on {bootstrap_servers}; run `dreamumm create-topics`")
