@@ -77,6 +77,7 @@ def cmd_run_job(settings: Settings, args: argparse.Namespace) -> int:
     if args.bounded:
         settings = settings.model_copy(update={"job": settings.job.model_copy(update={"bounded": True})})
     runtime = steps.prepare_runtime()
+    steps.require_topics(settings)
     run = run_feature_job(settings, runtime.jars)
     _out(f"job {run.job_id} finished in {run.seconds:.1f} s")
     return 0

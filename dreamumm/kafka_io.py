@@ -92,6 +92,22 @@ def end_offsets(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> 
         consumer.close()
 
 
+def list_topic_names(bootstrap_servers: str, timeout_s: float = 10.0) -> set[str]:
+    """Return the names of the topics on the cluster."""
+    consumer = _consumer(bootstrap_servers)
+    try:
+        try:
+            metadata = consumer.list_topics(timeout=timeout_s)
+        except KafkaException as error:
+            raise KafkaException(
+                f"could not reach Kafka at {bootstrap_servers} within {timeout_s} s ({error}); start the local "
+                "broker with `dreamumm broker start` or point DREAMUMM__KAFKA__BOOTSTRAP_SERVERS at your cluster"
+            ) from error
+        return set(metadata.topics)
+    finally:
+        consumer.close()
+
+
 def count_records(bootstrap_servers: str, topic: str) -> int:
     """Return the number of records between the low and high offsets of every partition."""
     return sum(high - low for low, high in end_offsets(bootstrap_servers, topic).values())

@@ -9,7 +9,7 @@ from pathlib import Path
 from dreamumm import kafka_io
 from dreamumm.config import Settings
 from dreamumm.records import video_embedding_records, watch_event_records
-from infra import BrokerSettings, LocalBroker, RuntimeJars, TopicSpec, delete_topics, ensure_jars, ensure_topics
+from infra import BrokerSettings, LocalBroker, RuntimeJars, TopicError, TopicSpec, delete_topics, ensure_jars, ensure_topics
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +41,12 @@ def local_broker(settings: Settings, runtime: Runtime) -> LocalBroker:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Return the four topics of the pipeline; embeddings and features are compacted."""
     kafka = settings.kafka
+    # The job's embedding join compares append times, so the broker, not each producer's clock,
+    # sets the timestamps of the two input topics.
+    append_time = {"message.timestamp.type": "LogAppendTime"}
     return [
-        TopicSpec(kafka.events_topic, kafka.partitions, compacted=False),
-        TopicSpec(kafka.embeddings_topic, kafka.partitions, compacted=True),
+        TopicSpec(kafka.events_topic, kafka.partitions, compacted=False, config=append_time),
+        TopicSpec(kafka.embeddings_topic, kafka.partitions, compacted=True, config=append_time),
         TopicSpec(kafka.features_topic, kafka.partitions, compacted=True),
         TopicSpec(kafka.dead_letter_topic, kafka.partitions, compacted=False),
     ]
@@ -56,6 +59,18 @@ def create_topics(settings: Settings, recreate: bool = False) -> list[str]:
     if recreate:
         delete_topics(bootstrap, [spec.name for spec in specs])
     return ensure_topics(bootstrap, specs, replication_factor=settings.kafka.replication_factor)
+
+
+def require_topics(settings: Settings) -> None:
+    """Raise TopicError naming the missing topics unless all four pipeline topics exist."""
+    names = [spec.name for spec in topic_specs(settings)]
+    admin_metadata = kafka_io.list_topic_names(settings.kafka.bootstrap_servers)
+    missing = [name for name in names if name not in admin_metadata]
+    if missing:
+        raise TopicError(
+            f"topics {missing} not found on {settings.kafka.bootstrap_servers}; "
+            "create them with `dreamumm create-topics`"
+        )
 
 
 def publish_embeddings(settings: Settings, videos_path: Path) -> tuple[int, str]:

@@ -27,6 +27,16 @@ INVALID_EMBEDDING = "invalid_embedding"
 REASONS = (INVALID_AVRO, UNKNOWN_SCHEMA, MISSING_VALUE, INVALID_FIELD, MISSING_EMBEDDING, INVALID_EMBEDDING)
 
 
+MAX_ORIGINAL_KEY_BYTES = 64 * 1024
+"""Longest original key kept in a dead letter; longer keys are cut."""
+MAX_ORIGINAL_VALUE_BYTES = 512 * 1024
+"""Longest original value kept in a dead letter; longer values are cut.
+
+Together with the key limit this keeps a dead letter under Kafka's default 1 MiB record
+limit, even for an input record at that limit: a larger dead letter would fail the sink.
+"""
+
+
 class DeadLetterEncoder:
     """Encoder of DeadLetter records for the dead-letter topic."""
 
@@ -51,8 +61,10 @@ class DeadLetterEncoder:
             "source_topic": topic,
             "source_partition": partition,
             "source_offset": offset,
-            "original_key": key,
-            "original_value": value,
+            "original_key": None if key is None else key[:MAX_ORIGINAL_KEY_BYTES],
+            "original_value": None if value is None else value[:MAX_ORIGINAL_VALUE_BYTES],
+            "original_key_size": 0 if key is None else len(key),
+            "original_value_size": 0 if value is None else len(value),
             "dead_letter_time_ms": int(time.time() * 1000),
         }
         return self._codec.encode(record)

@@ -83,15 +83,17 @@ def dead_letter_insert(settings: Settings) -> str:
     """Return the INSERT that writes every rejected event and embedding to the dead-letter sink."""
     missing_detail = (f"no embedding of the video was appended within {settings.job.embedding_wait_ms} ms "
                       "after the event (job.embedding_wait_ms)")
+    # The dead letters have no Kafka key: the original key is inside the record, and a key of
+    # up to 1 MiB next to the record could pass the broker's record size limit.
     return f"""INSERT INTO dead_letter_sink
-SELECT record_key,
+SELECT CAST(NULL AS BYTES),
        encode_dead_letter(COALESCE(reason, '{dead_letters.MISSING_EMBEDDING}'),
                           COALESCE(detail, CONCAT('video ', video_id, ': {missing_detail}')),
                           `topic`, `partition`, `offset`, record_key, record_value)
 FROM joined_events
 WHERE reason IS NOT NULL OR vector IS NULL
 UNION ALL
-SELECT record_key, encode_dead_letter(reason, detail, `topic`, `partition`, `offset`, record_key, record_value)
+SELECT CAST(NULL AS BYTES), encode_dead_letter(reason, detail, `topic`, `partition`, `offset`, record_key, record_value)
 FROM decoded_embeddings
 WHERE reason IS NOT NULL"""
 

@@ -22,7 +22,7 @@ from jobs import dead_letters
 from jobs.dead_letters import DeadLetterEncoder
 from jobs.validation import InvalidEvent, validate_event
 from jobs.weighting import EventWeigher
-from operators import normalise_rows
+from operators import normalise, normalise_rows
 from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError
 from schemas.user_interest_encoder import UserInterestEncoder
 
@@ -51,6 +51,16 @@ _EVENT_COLUMNS = ["user_id", "video_id", "weight", "event_time_ms", "reason", "d
 _EMBEDDING_COLUMNS = ["video_id", "vector", "model_version", "reason", "detail"]
 
 
+def _rejected_event(reason: str, detail: str) -> list[Any]:
+    """Return the result row of a rejected event.
+
+    Weight and event time are 0, not None: a None would turn the whole batch's column into
+    float64, which loses event times above 2**53 and fails Arrow's conversion near 2**63.
+    Rows with a reason never reach the aggregation, so the zeros are never used.
+    """
+    return [None, None, 0.0, 0, reason, detail]
+
+
 class DecodeEvent(ScalarFunction):
     """Decode and validate WatchEvent values and compute each valid event's preference weight."""
 
@@ -75,19 +85,19 @@ class DecodeEvent(ScalarFunction):
                 event = validate_event(self._codec.decode(payload), self._max_watch_time_ms)
             except (DecodeError, InvalidEvent) as error:
                 self._rejected[error.reason].inc()
-                rows.append([None, None, None, None, error.reason, error.detail])
+                rows.append(_rejected_event(error.reason, error.detail))
                 continue
             except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
                 # The codec maps every known failure to DecodeError, so this is a bug or an
                 # unforeseen input: dead-letter the record and leave a trace in the log.
                 logger.warning("unexpected error decoding a watch event, dead-lettered: %r", error)
                 self._rejected[dead_letters.INVALID_AVRO].inc()
-                rows.append([None, None, None, None, dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"])
+                rows.append(_rejected_event(dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"))
                 continue
             valid_rows.append(len(rows))
             watch_times.append(event.watch_time_ms)
             durations.append(np.nan if event.duration_ms is None else float(event.duration_ms))
-            rows.append([event.user_id, event.video_id, None, event.event_time_ms, None, None])
+            rows.append([event.user_id, event.video_id, 0.0, event.event_time_ms, None, None])
         if valid_rows:
             weights = self._weigher.weights(np.asarray(watch_times), np.asarray(durations))
             for row_index, weight in zip(valid_rows, weights.tolist()):
@@ -97,7 +107,7 @@ class DecodeEvent(ScalarFunction):
 
 
 class DecodeEmbedding(ScalarFunction):
-    """Decode VideoEmbedding values and check each vector's dimension and values."""
+    """Decode VideoEmbedding values, check each vector's dimension and values, and L2-normalise it."""
 
     def __init__(self, settings: Settings) -> None:
         self._dimension = settings.embedding.dimension
@@ -118,10 +128,13 @@ class DecodeEmbedding(ScalarFunction):
                 logger.warning("unexpected error decoding a video embedding, dead-lettered: %r", error)
                 rows.append([None, None, None, dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"])
                 continue
-            vector = np.asarray(record["vector"], dtype="<f4")
+            vector = np.asarray(record["vector"], dtype=np.float64)
             problem = self._check_vector(vector)
             if problem is None:
-                rows.append([record["video_id"], vector.tobytes(), record["model_version"], None, None])
+                # Unit length keeps every running sum bounded by its event count, so a vector
+                # with huge components cannot overflow a user's float32 sum.
+                unit = normalise(vector)
+                rows.append([record["video_id"], unit.astype("<f4").tobytes(), record["model_version"], None, None])
             else:
                 rows.append([None, None, None, dead_letters.INVALID_EMBEDDING, problem])
         self._rejected.inc(sum(1 for row in rows if row[3] is not None))

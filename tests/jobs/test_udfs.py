@@ -102,3 +102,39 @@ def test_encode_dead_letter_accepts_literal_reason() -> None:
     assert letter["reason"] == "missing_embedding"
     assert letter["source_offset"] == 42
     assert letter["original_value"] == b"v"
+
+
+def test_decode_event_keeps_large_times_exact_beside_rejects(settings) -> None:
+    big_time = 2**63 - 1
+    values = pd.Series([event_value(event_time_ms=big_time), b"junk", event_value(event_time_ms=2**53 + 1)])
+
+    result = opened(DecodeEvent(settings)).eval(values)
+
+    assert result["event_time_ms"].dtype == np.int64
+    assert result["event_time_ms"].tolist()[0] == big_time
+    assert result["event_time_ms"].tolist()[2] == 2**53 + 1
+
+
+def test_decode_embedding_normalises_huge_vector(settings) -> None:
+    codec = AvroCodec.for_schema(VIDEO_EMBEDDING)
+    huge = codec.encode({"video_id": "v", "vector": [3e38] * 64, "model_version": "m", "produced_time_ms": 0})
+
+    result = opened(DecodeEmbedding(settings)).eval(pd.Series([huge]))
+
+    vector = np.frombuffer(result["vector"][0], dtype="<f4")
+    assert np.all(np.isfinite(vector))
+    assert float(np.linalg.norm(vector.astype(np.float64))) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_dead_letter_cuts_oversized_original() -> None:
+    key, value = b"k" * 400_000, b"v" * 1_000_000
+
+    result = opened(EncodeDeadLetter()).eval(
+        "invalid_field", "user_id too long", pd.Series(["t"]), pd.Series([0]), pd.Series([1]),
+        pd.Series([key]), pd.Series([value]))
+
+    letter = AvroCodec.for_schema(DEAD_LETTER).decode(result[0])
+    assert len(result[0]) < 1_000_000
+    assert letter["original_key_size"] == 400_000
+    assert letter["original_value_size"] == 1_000_000
+    assert letter["original_value"] == value[: 512 * 1024]
