@@ -23,6 +23,7 @@ class UserVector:
     event_count: int
     last_event_time_ms: int
     model_version: str
+    superseded_event_count: int = 0
 
 
 @dataclass
@@ -43,7 +44,8 @@ class RunSummary:
 
     @property
     def events_contributed(self) -> int:
-        return sum(user.event_count for user in self.users.values())
+        """Events summed into a vector, including those a model-version change superseded."""
+        return sum(user.event_count + user.superseded_event_count for user in self.users.values())
 
     @property
     def balanced(self) -> bool:
@@ -71,6 +73,7 @@ def latest_user_vectors(settings: Settings) -> tuple[dict[str, UserVector], int,
             event_count=value["event_count"],
             last_event_time_ms=value["last_event_time_ms"],
             model_version=value["embedding_model_version"],
+            superseded_event_count=value["superseded_event_count"],
         )
     return users, count, tombstones
 

@@ -70,7 +70,7 @@ ON event.video_id = embedding.video_id"""
 FEATURES_INSERT = """INSERT INTO features_sink
 SELECT user_id,
        encode_user_interest(user_id, total.vector_sum, total.total_weight, total.event_count,
-                            total.last_event_time_ms, total.model_version)
+                            total.last_event_time_ms, total.model_version, total.superseded_event_count)
 FROM (
   SELECT user_id, weighted_vector_sum(weight, vector, event_time_ms, model_version) AS total
   FROM joined_events

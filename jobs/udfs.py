@@ -165,7 +165,8 @@ class EncodeUserInterest(ScalarFunction):
         self._skipped = metrics.counter("user_records_skipped_zero_weight")
 
     def eval(self, user_ids: pd.Series, vector_sums: pd.Series, total_weights: pd.Series,
-             event_counts: pd.Series, last_event_times: pd.Series, model_versions: pd.Series) -> pd.Series:
+             event_counts: pd.Series, last_event_times: pd.Series, model_versions: pd.Series,
+             superseded_event_counts: pd.Series) -> pd.Series:
         if len(user_ids) == 0:
             return pd.Series([], dtype=object)
         sums = np.stack([np.frombuffer(vector_sum, dtype="<f4") for vector_sum in vector_sums])
@@ -180,6 +181,7 @@ class EncodeUserInterest(ScalarFunction):
             last_event_times.to_numpy()[rows].tolist(),
             int(time.time() * 1000),
             model_versions.to_numpy()[rows].tolist(),
+            superseded_event_counts.to_numpy()[rows].tolist(),
         )
         values: list[bytes | None] = [None] * len(user_ids)
         for row, value in zip(rows.tolist(), encoded):

@@ -26,6 +26,7 @@ _FIELD_ORDER = (
     "last_event_time_ms",
     "emit_time_ms",
     "embedding_model_version",
+    "superseded_event_count",
 )
 
 
@@ -67,6 +68,7 @@ class UserInterestEncoder:
         last_event_times_ms: Sequence[int],
         emit_time_ms: int,
         model_versions: Sequence[str],
+        superseded_event_counts: Sequence[int],
     ) -> list[bytes]:
         """Encode one record per row of ``unit_vectors`` (float32, shape n x d)."""
         vectors = np.ascontiguousarray(unit_vectors, dtype="<f4")
@@ -88,5 +90,6 @@ class UserInterestEncoder:
                 _long(int(last_event_times_ms[row])),
                 emit_time,
                 _string(model_versions[row]),
+                _long(int(superseded_event_counts[row])),
             )))
         return records

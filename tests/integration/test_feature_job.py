@@ -112,25 +112,26 @@ def test_job_matches_reference_process_mode_interval(make_settings, runtime_jars
     check_against_reference(settings, events, published, expected)
 
 
-def test_event_waits_bounded_time_for_embedding(make_settings, runtime_jars) -> None:
+def test_embedding_wait_and_model_switch(make_settings, runtime_jars) -> None:
     settings = make_settings(job={"embedding_wait_ms": 1_000})
     steps.create_topics(settings)
     bootstrap, kafka = settings.kafka.bootstrap_servers, settings.kafka
     dimension = settings.embedding.dimension
     event_codec = AvroCodec.for_schema(WATCH_EVENT)
 
-    def embedding(video_id: str) -> list[tuple[bytes, bytes]]:
+    def embedding(video_id: str, model_version: str = "test-v1") -> list[tuple[bytes, bytes]]:
         vector = np.zeros(dimension, dtype=np.float32)
         vector[int(video_id[-1])] = 1.0
-        return list(video_embedding_records({video_id: vector}, "test-v1"))
+        return list(video_embedding_records({video_id: vector}, model_version))
 
     def event(user_id: str, video_id: str) -> list[tuple[bytes, bytes]]:
         record = {"user_id": user_id, "video_id": video_id, "watch_time_ms": 30_000.0, "duration_ms": 20_000,
                   "event_time_ms": 1_700_000_000_000}
         return [(user_id.encode(), event_codec.encode(record))]
 
-    kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v1"))
+    kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v1") + embedding("v5", "test-v2"))
     kafka_io.produce(bootstrap, kafka.events_topic, event("early", "v1"))  # embedding already there
+    kafka_io.produce(bootstrap, kafka.events_topic, event("switch", "v1") + event("switch", "v5"))
     kafka_io.produce(bootstrap, kafka.events_topic, event("soon", "v2"))
     kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v2"))  # arrives within the wait
     kafka_io.produce(bootstrap, kafka.events_topic, event("late", "v3"))
@@ -141,7 +142,10 @@ def test_event_waits_bounded_time_for_embedding(make_settings, runtime_jars) -> 
     run_feature_job(settings, runtime_jars)
 
     summary = summarise_run(settings)
-    assert sorted(summary.users) == ["early", "soon"]
+    assert sorted(summary.users) == ["early", "soon", "switch"]
+    # The second model version restarts the sum; the first event stays counted as superseded.
+    assert summary.users["switch"].event_count == 1
+    assert summary.users["switch"].superseded_event_count == 1
     assert summary.dead_letters_by_reason == Counter({"missing_embedding": 2})
     assert summary.users["soon"].vector[2] == pytest.approx(1.0)
     assert summary.balanced

@@ -84,11 +84,12 @@ def test_encode_user_interest_normalises_and_skips_zero(settings) -> None:
 
     result = opened(EncodeUserInterest(), context).eval(
         pd.Series(["a", "b"]), sums, pd.Series([2.0, 0.0]), pd.Series([2, 1]), pd.Series([7, 8]),
-        pd.Series(["m", "m"]))
+        pd.Series(["m", "m"]), pd.Series([3, 0]))
 
     record = AvroCodec.for_schema(USER_INTEREST).decode(result[0])
     assert record["vector"] == pytest.approx([0.6, 0.8])
     assert record["total_weight"] == 2.0
+    assert record["superseded_event_count"] == 3
     assert result[1] is None
     assert context.counters["user_records_skipped_zero_weight"].count == 1
 

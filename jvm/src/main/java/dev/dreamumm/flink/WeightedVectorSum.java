@@ -22,7 +22,7 @@ import org.apache.flink.types.Row;
 @FunctionHint(
         input = {@DataTypeHint("DOUBLE"), @DataTypeHint("BYTES"), @DataTypeHint("BIGINT"), @DataTypeHint("STRING")},
         output = @DataTypeHint("ROW<vector_sum BYTES, total_weight DOUBLE, event_count BIGINT, "
-                + "last_event_time_ms BIGINT, model_version STRING>"))
+                + "last_event_time_ms BIGINT, model_version STRING, superseded_event_count BIGINT>"))
 public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVectorSum.Accumulator> {
 
     /** Accumulator of one group; Flink stores it in keyed state as a structured type. */
@@ -37,6 +37,8 @@ public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVect
         public long lastEventTimeMs = Long.MIN_VALUE;
         /** Embedding model version of the vectors summed; null until the first event. */
         public String modelVersion;
+        /** Events summed under earlier model versions and dropped by a restart. */
+        public long supersededEventCount;
     }
 
     @Override
@@ -91,6 +93,7 @@ public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVect
             accumulator.totalWeight += other.totalWeight;
             accumulator.eventCount += other.eventCount;
             accumulator.lastEventTimeMs = Math.max(accumulator.lastEventTimeMs, other.lastEventTimeMs);
+            accumulator.supersededEventCount += other.supersededEventCount;
         }
     }
 
@@ -101,10 +104,11 @@ public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVect
             bytes.putFloat(value);
         }
         return Row.of(bytes.array(), accumulator.totalWeight, accumulator.eventCount, accumulator.lastEventTimeMs,
-                accumulator.modelVersion);
+                accumulator.modelVersion, accumulator.supersededEventCount);
     }
 
     private static void restart(Accumulator accumulator, int dimension, String modelVersion) {
+        accumulator.supersededEventCount += accumulator.eventCount;
         accumulator.vectorSum = new float[dimension];
         accumulator.totalWeight = 0.0;
         accumulator.eventCount = 0;

@@ -57,6 +57,7 @@ class WeightedVectorSumTest {
         assertArrayEquals(new float[] {0f, 0.5f, 0f}, sumOf(value));
         assertEquals(1L, value.getField(2));
         assertEquals("m2", value.getField(4));
+        assertEquals(1L, value.getField(5));
     }
 
     @Test
