@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(settings, args)
     except (BrokerError, JarDownloadError, MissingToolError, TopicError, KafkaException, TimeoutError) as error:
-        # These errors carry a message that says what to do; a traceback would only bury it.
+        # These errors carry a message that explains what to do, which a traceback would only bury.
         logger.error("%s failed: %s", args.command, error)
         return 1
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import ClusterMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ def produce(
         "enable.idempotence": True,
         "linger.ms": 20,
         "compression.type": "lz4",
-        # Errors only: right after topic creation the broker tells the idempotent producer to
-        # retry ("coordinator load in progress"), which librdkafka logs as a warning.
+        # Errors only: right after topic creation the broker returns "coordinator load in progress"
+        # to the idempotent producer, which retries and logs a warning that is only noise here.
         "log_level": 3,
     })
     failures: list[str] = []
@@ -74,13 +75,7 @@ def end_offsets(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> 
     """Return {partition: (low, high)} watermark offsets of ``topic``, as a read-committed reader sees them."""
     consumer = _consumer(bootstrap_servers)
     try:
-        try:
-            metadata = consumer.list_topics(topic, timeout=timeout_s)
-        except KafkaException as error:
-            raise KafkaException(
-                f"could not reach Kafka at {bootstrap_servers} within {timeout_s} s ({error}); start the local "
-                "broker with `dreamumm broker start` or point DREAMUMM__KAFKA__BOOTSTRAP_SERVERS at your cluster"
-            ) from error
+        metadata = _cluster_metadata(consumer, bootstrap_servers, timeout_s, topic)
         topic_metadata = metadata.topics.get(topic)
         if topic_metadata is None or topic_metadata.error is not None:
             raise KafkaException(f"topic {topic} not found on {bootstrap_servers}; run `dreamumm create-topics`")
@@ -96,13 +91,7 @@ def list_topic_names(bootstrap_servers: str, timeout_s: float = 10.0) -> set[str
     """Return the names of the topics on the cluster."""
     consumer = _consumer(bootstrap_servers)
     try:
-        try:
-            metadata = consumer.list_topics(timeout=timeout_s)
-        except KafkaException as error:
-            raise KafkaException(
-                f"could not reach Kafka at {bootstrap_servers} within {timeout_s} s ({error}); start the local "
-                "broker with `dreamumm broker start` or point DREAMUMM__KAFKA__BOOTSTRAP_SERVERS at your cluster"
-            ) from error
+        metadata = _cluster_metadata(consumer, bootstrap_servers, timeout_s)
         return set(metadata.topics)
     finally:
         consumer.close()
@@ -149,6 +138,19 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> I
                 del end_by_partition[done]
     finally:
         consumer.close()
+
+
+def _cluster_metadata(
+    consumer: Consumer, bootstrap_servers: str, timeout_s: float, topic: str | None = None
+) -> ClusterMetadata:
+    """Fetch cluster metadata, raising KafkaException that names the address when it is unreachable."""
+    try:
+        return consumer.list_topics(topic, timeout=timeout_s)
+    except KafkaException as error:
+        raise KafkaException(
+            f"could not reach Kafka at {bootstrap_servers} within {timeout_s} s ({error}); start the local "
+            "broker with `dreamumm broker start` or point DREAMUMM__KAFKA__BOOTSTRAP_SERVERS at your cluster"
+        ) from error
 
 
 def _position(consumer: Consumer, topic: str, partition: int) -> int:

@@ -64,8 +64,8 @@ def create_topics(settings: Settings, recreate: bool = False) -> list[str]:
 def require_topics(settings: Settings) -> None:
     """Raise TopicError naming the missing topics unless all four pipeline topics exist."""
     names = [spec.name for spec in topic_specs(settings)]
-    admin_metadata = kafka_io.list_topic_names(settings.kafka.bootstrap_servers)
-    missing = [name for name in names if name not in admin_metadata]
+    existing = kafka_io.list_topic_names(settings.kafka.bootstrap_servers)
+    missing = [name for name in names if name not in existing]
     if missing:
         raise TopicError(
             f"topics {missing} not found on {settings.kafka.bootstrap_servers}; "

@@ -28,12 +28,12 @@ REASONS = (INVALID_AVRO, UNKNOWN_SCHEMA, MISSING_VALUE, INVALID_FIELD, MISSING_E
 
 
 MAX_ORIGINAL_KEY_BYTES = 64 * 1024
-"""Longest original key kept in a dead letter; longer keys are cut."""
+"""Maximum length in bytes of the original key kept in a dead letter; longer keys are cut."""
 MAX_ORIGINAL_VALUE_BYTES = 512 * 1024
-"""Longest original value kept in a dead letter; longer values are cut.
+"""Maximum length in bytes of the original value kept in a dead letter; longer values are cut.
 
 Together with the key limit this keeps a dead letter under Kafka's default 1 MiB record
-limit, even for an input record at that limit: a larger dead letter would fail the sink.
+limit, even for an input record at that limit, because a larger dead letter would fail the sink.
 """
 
 
