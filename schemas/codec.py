@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
@@ -118,7 +119,10 @@ class AvroCodec:
         try:
             record = fastavro.schemaless_reader(buffer, writer, self.schema)
         except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError, struct.error) as error:
-            raise DecodeError("invalid_avro", f"body is not a valid {self.schema['name']}: {error!r}") from error
+            # fastavro names its buffer object in some messages; the address would make equal
+            # failures read differently.
+            problem = _BUFFER_REPR.sub("", repr(error))
+            raise DecodeError("invalid_avro", f"body is not a valid {self.schema['name']}: {problem}") from error
         if buffer.tell() != len(payload):
             raise DecodeError(
                 "invalid_avro",
@@ -135,6 +139,9 @@ class AvroCodec:
                 f"writer schema fingerprint {header[2:].hex()} is not a known version of {self.schema['name']}",
             )
         return writer
+
+
+_BUFFER_REPR = re.compile(r" from <_io\.BytesIO object at 0x[0-9a-f]+>")
 
 
 def _header_of(schema: dict[str, Any]) -> bytes:

@@ -9,7 +9,7 @@ copies each vector's float32 buffer as it is. The output is byte-for-byte what
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -32,6 +32,8 @@ _FIELD_ORDER = (
 
 def _long(value: int) -> bytes:
     """Encode an Avro long: zig-zag, then a little-endian base-128 varint."""
+    if 0 <= value < _SMALL_LONGS_END:
+        return _SMALL_LONGS[value]
     zigzag = (value << 1) ^ (value >> 63)
     out = bytearray()
     while zigzag > 0x7F:
@@ -41,9 +43,24 @@ def _long(value: int) -> bytes:
     return bytes(out)
 
 
+# Counts and short lengths: one byte each, looked up instead of computed.
+_SMALL_LONGS_END = 64
+_SMALL_LONGS = tuple(bytes(((value << 1),)) for value in range(_SMALL_LONGS_END))
+
+
 def _string(value: str) -> bytes:
     encoded = value.encode("utf-8")
     return _long(len(encoded)) + encoded
+
+
+def check_field_order(schema: dict[str, Any], user: str) -> None:
+    """Raise ``RuntimeError`` if ``schema``'s fields are not in the order this module writes them."""
+    field_names = tuple(field["name"] for field in schema["fields"])
+    if field_names != _FIELD_ORDER:
+        raise RuntimeError(
+            f"user_interest.avsc has fields {field_names}, but {user} expects {_FIELD_ORDER}; "
+            "update schemas/user_interest_encoder.py and schemas/user_interest_reader.py with the schema"
+        )
 
 
 class UserInterestEncoder:
@@ -51,12 +68,7 @@ class UserInterestEncoder:
 
     def __init__(self) -> None:
         schema = load_schema("user_interest")
-        field_names = tuple(field["name"] for field in schema["fields"])
-        if field_names != _FIELD_ORDER:
-            raise RuntimeError(
-                f"user_interest.avsc has fields {field_names}, but UserInterestEncoder writes {_FIELD_ORDER}; "
-                "update schemas/user_interest_encoder.py with the schema"
-            )
+        check_field_order(schema, type(self).__name__)
         self._header = AvroCodec(schema).header
 
     def encode_many(
