@@ -25,6 +25,7 @@ from jobs.weighting import EventWeigher
 from operators import normalise, normalise_rows
 from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError
 from schemas.user_interest_encoder import UserInterestEncoder
+from schemas.watch_event_reader import WatchEventReader
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +52,6 @@ _EVENT_COLUMNS = ["user_id", "video_id", "weight", "event_time_ms", "reason", "d
 _EMBEDDING_COLUMNS = ["video_id", "vector", "model_version", "reason", "detail"]
 
 
-def _rejected_event(reason: str, detail: str) -> list[Any]:
-    """Return the result row of a rejected event.
-
-    Weight and event time are 0, not None: a None would turn the whole batch's column into
-    float64, which loses event times above 2**53 and fails Arrow's conversion near 2**63.
-    Rows with a reason never reach the aggregation, so the zeros are never used.
-    """
-    return [None, None, 0.0, 0, reason, detail]
-
-
 class DecodeEvent(ScalarFunction):
     """Decode and validate WatchEvent values and compute each valid event's preference weight."""
 
@@ -68,7 +59,7 @@ class DecodeEvent(ScalarFunction):
         self._preference = settings.preference
 
     def open(self, function_context: FunctionContext) -> None:
-        self._codec = AvroCodec.for_schema(WATCH_EVENT)
+        self._reader = WatchEventReader(AvroCodec.for_schema(WATCH_EVENT))
         self._weigher = EventWeigher(self._preference)
         self._max_watch_time_ms = self._preference.max_watch_time_ms
         metrics = function_context.get_metric_group()
@@ -76,34 +67,46 @@ class DecodeEvent(ScalarFunction):
         self._rejected = {reason: metrics.counter(f"dead_letters_{reason}") for reason in dead_letters.REASONS}
 
     def eval(self, values: pd.Series) -> pd.DataFrame:
-        rows: list[list[Any]] = []
+        rows = len(values)
+        # A rejected row has weight and event time 0, not None: a None would turn the whole
+        # column into float64, which loses event times above 2**53 and fails Arrow's conversion
+        # near 2**63. Rows with a reason never reach the aggregation, so the zeros are unused.
+        user_ids: list[str | None] = [None] * rows
+        video_ids: list[str | None] = [None] * rows
+        event_times = np.zeros(rows, dtype=np.int64)
+        reasons: list[str | None] = [None] * rows
+        details: list[str | None] = [None] * rows
         valid_rows: list[int] = []
         watch_times: list[float] = []
         durations: list[float] = []
-        for payload in values:
+        decode, max_watch_time_ms = self._reader.decode, self._max_watch_time_ms
+        for row, payload in enumerate(values.tolist()):
             try:
-                event = validate_event(self._codec.decode(payload), self._max_watch_time_ms)
+                event = validate_event(decode(payload), max_watch_time_ms)
             except (DecodeError, InvalidEvent) as error:
                 self._rejected[error.reason].inc()
-                rows.append(_rejected_event(error.reason, error.detail))
+                reasons[row], details[row] = error.reason, error.detail
                 continue
             except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
                 # The codec maps every known failure to DecodeError, so this is a bug or an
                 # unforeseen input: dead-letter the record and leave a trace in the log.
                 logger.warning("unexpected error decoding a watch event, dead-lettered: %r", error)
                 self._rejected[dead_letters.INVALID_AVRO].inc()
-                rows.append(_rejected_event(dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"))
+                reasons[row] = dead_letters.INVALID_AVRO
+                details[row] = f"unexpected decoder error: {error!r}"
                 continue
-            valid_rows.append(len(rows))
+            valid_rows.append(row)
+            user_ids[row], video_ids[row] = event.user_id, event.video_id
+            event_times[row] = event.event_time_ms
             watch_times.append(event.watch_time_ms)
             durations.append(np.nan if event.duration_ms is None else float(event.duration_ms))
-            rows.append([event.user_id, event.video_id, 0.0, event.event_time_ms, None, None])
+        weights = np.zeros(rows, dtype=np.float64)
         if valid_rows:
-            weights = self._weigher.weights(np.asarray(watch_times), np.asarray(durations))
-            for row_index, weight in zip(valid_rows, weights.tolist()):
-                rows[row_index][2] = weight
-        self._events_read.inc(len(values))
-        return pd.DataFrame(rows, columns=_EVENT_COLUMNS)
+            weights[valid_rows] = self._weigher.weights(np.asarray(watch_times), np.asarray(durations))
+        self._events_read.inc(rows)
+        return pd.DataFrame({"user_id": user_ids, "video_id": video_ids, "weight": weights,
+                             "event_time_ms": event_times, "reason": reasons, "detail": details},
+                            columns=_EVENT_COLUMNS)
 
 
 class DecodeEmbedding(ScalarFunction):
@@ -167,27 +170,30 @@ class EncodeUserInterest(ScalarFunction):
     def eval(self, user_ids: pd.Series, vector_sums: pd.Series, total_weights: pd.Series,
              event_counts: pd.Series, last_event_times: pd.Series, model_versions: pd.Series,
              superseded_event_counts: pd.Series) -> pd.Series:
-        if len(user_ids) == 0:
-            return pd.Series([], dtype=object)
-        sums = np.stack([np.frombuffer(vector_sum, dtype="<f4") for vector_sum in vector_sums])
-        units, has_direction = normalise_rows(sums)
-        has_direction &= total_weights.to_numpy() > 0
-        rows = np.flatnonzero(has_direction)
-        encoded = self._encoder.encode_many(
-            user_ids.to_numpy()[rows].tolist(),
-            units[rows],
-            total_weights.to_numpy()[rows].tolist(),
-            event_counts.to_numpy()[rows].tolist(),
-            last_event_times.to_numpy()[rows].tolist(),
-            int(time.time() * 1000),
-            model_versions.to_numpy()[rows].tolist(),
-            superseded_event_counts.to_numpy()[rows].tolist(),
-        )
         values: list[bytes | None] = [None] * len(user_ids)
-        for row, value in zip(rows.tolist(), encoded):
-            values[row] = value
-        self._emitted.inc(len(rows))
-        self._skipped.inc(len(user_ids) - len(rows))
+        vectors = vector_sums.tolist()
+        columns = (user_ids.to_numpy(), total_weights.to_numpy(), event_counts.to_numpy(),
+                   last_event_times.to_numpy(), model_versions.to_numpy(), superseded_event_counts.to_numpy())
+        emit_time_ms = int(time.time() * 1000)
+        # Sums of two model versions may differ in dimension; each size is encoded on its own.
+        rows_by_size: dict[int, list[int]] = {}
+        for row, vector in enumerate(vectors):
+            rows_by_size.setdefault(len(vector), []).append(row)
+        emitted = 0
+        for size, rows in rows_by_size.items():
+            sums = np.frombuffer(b"".join(vectors[row] for row in rows), dtype="<f4").reshape(len(rows), size // 4)
+            units, has_direction = normalise_rows(sums)
+            selected = np.asarray(rows)
+            has_direction &= columns[1][selected] > 0
+            kept = selected[has_direction]
+            users, weights, counts, last_times, versions, superseded = (column[kept].tolist() for column in columns)
+            encoded = self._encoder.encode_many(users, units[has_direction], weights, counts, last_times,
+                                                emit_time_ms, versions, superseded)
+            for row, value in zip(kept.tolist(), encoded):
+                values[row] = value
+            emitted += len(kept)
+        self._emitted.inc(emitted)
+        self._skipped.inc(len(values) - emitted)
         return pd.Series(values, dtype=object)
 
 
