@@ -1,7 +1,9 @@
 package dev.dreamumm.flink;
 
-import java.nio.ByteBuffer;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.functions.AggregateFunction;
@@ -12,8 +14,9 @@ import org.apache.flink.types.Row;
  * weights, the event count, the largest event time and the embedding model version summed.
  *
  * <p>Vectors arrive and leave as little-endian float32 bytes, the layout that the Python side
- * writes with numpy. The sum is kept as float32 so that the state of a user stays near
- * 4 * dimension bytes. The weights themselves are computed in Python by {@code operators},
+ * writes with numpy. The sum is kept in that layout too, as float32 bytes, so that the state of a
+ * user stays near 4 * dimension bytes (a {@code float[]} would add null flags in Flink's binary
+ * array format) and the result is a copy of the sum, not a conversion. The weights themselves are computed in Python by {@code operators},
  * and the normalisation of the sum happens there too: this class only adds.
  *
  * <p>Vectors of two embedding model versions do not share a space, so an event whose
@@ -25,10 +28,14 @@ import org.apache.flink.types.Row;
                 + "last_event_time_ms BIGINT, model_version STRING, superseded_event_count BIGINT>"))
 public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVectorSum.Accumulator> {
 
+    /** Reads and writes a little-endian float32 at a byte offset of a byte array. */
+    private static final VarHandle FLOAT_LE =
+            MethodHandles.byteArrayViewVarHandle(float[].class, ByteOrder.LITTLE_ENDIAN);
+
     /** Accumulator of one group; Flink stores it in keyed state as a structured type. */
     public static final class Accumulator {
-        /** Running sum of weight * vector; empty until the first event. */
-        public float[] vectorSum = new float[0];
+        /** Running sum of weight * vector as little-endian float32 bytes; empty until the first event. */
+        public byte[] vectorSum = new byte[0];
         /** Sum of the preference weights. */
         public double totalWeight;
         /** Number of events added. */
@@ -57,15 +64,16 @@ public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVect
         int dimension = dimensionOf(vector);
         if (!modelVersion.equals(accumulator.modelVersion)) {
             restart(accumulator, dimension, modelVersion);
-        } else if (accumulator.vectorSum.length != dimension) {
+        } else if (accumulator.vectorSum.length != vector.length) {
             throw new IllegalArgumentException("vector of " + dimension + " dimensions added to a sum of "
-                    + accumulator.vectorSum.length + " dimensions of the same model version " + modelVersion);
+                    + accumulator.vectorSum.length / Float.BYTES + " dimensions of the same model version "
+                    + modelVersion);
         }
-        ByteBuffer values = ByteBuffer.wrap(vector).order(ByteOrder.LITTLE_ENDIAN);
-        float[] sum = accumulator.vectorSum;
+        byte[] sum = accumulator.vectorSum;
         double a = weight;
-        for (int k = 0; k < dimension; k++) {
-            sum[k] = (float) (sum[k] + a * values.getFloat(4 * k));
+        for (int offset = 0; offset < vector.length; offset += Float.BYTES) {
+            float value = (float) ((float) FLOAT_LE.get(sum, offset) + a * (float) FLOAT_LE.get(vector, offset));
+            FLOAT_LE.set(sum, offset, value);
         }
         accumulator.totalWeight += a;
         accumulator.eventCount += 1;
@@ -82,13 +90,15 @@ public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVect
                 continue;
             }
             if (!other.modelVersion.equals(accumulator.modelVersion)) {
-                restart(accumulator, other.vectorSum.length, other.modelVersion);
+                restart(accumulator, other.vectorSum.length / Float.BYTES, other.modelVersion);
             } else if (accumulator.vectorSum.length != other.vectorSum.length) {
-                throw new IllegalArgumentException("cannot merge sums of " + other.vectorSum.length + " and "
-                        + accumulator.vectorSum.length + " dimensions");
+                throw new IllegalArgumentException("cannot merge sums of " + other.vectorSum.length / Float.BYTES
+                        + " and " + accumulator.vectorSum.length / Float.BYTES + " dimensions");
             }
-            for (int k = 0; k < other.vectorSum.length; k++) {
-                accumulator.vectorSum[k] += other.vectorSum[k];
+            for (int offset = 0; offset < other.vectorSum.length; offset += Float.BYTES) {
+                float value = (float) FLOAT_LE.get(accumulator.vectorSum, offset)
+                        + (float) FLOAT_LE.get(other.vectorSum, offset);
+                FLOAT_LE.set(accumulator.vectorSum, offset, value);
             }
             accumulator.totalWeight += other.totalWeight;
             accumulator.eventCount += other.eventCount;
@@ -99,17 +109,13 @@ public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVect
 
     @Override
     public Row getValue(Accumulator accumulator) {
-        ByteBuffer bytes = ByteBuffer.allocate(4 * accumulator.vectorSum.length).order(ByteOrder.LITTLE_ENDIAN);
-        for (float value : accumulator.vectorSum) {
-            bytes.putFloat(value);
-        }
-        return Row.of(bytes.array(), accumulator.totalWeight, accumulator.eventCount, accumulator.lastEventTimeMs,
+        return Row.of(Arrays.copyOf(accumulator.vectorSum, accumulator.vectorSum.length), accumulator.totalWeight, accumulator.eventCount, accumulator.lastEventTimeMs,
                 accumulator.modelVersion, accumulator.supersededEventCount);
     }
 
     private static void restart(Accumulator accumulator, int dimension, String modelVersion) {
         accumulator.supersededEventCount += accumulator.eventCount;
-        accumulator.vectorSum = new float[dimension];
+        accumulator.vectorSum = new byte[dimension * Float.BYTES];
         accumulator.totalWeight = 0.0;
         accumulator.eventCount = 0;
         accumulator.lastEventTimeMs = Long.MIN_VALUE;
