@@ -163,6 +163,9 @@ class JobSettings(_Section):
     """Maximum time in ms before a bundle is sent (python.fn-execution.bundle.time)."""
     arrow_batch_size: int = Field(default=10_000, ge=1)
     """Rows per Arrow batch handed to the vectorised Python functions."""
+    rest_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port of the local Flink cluster's REST API on 127.0.0.1 (job status, checkpoint sizes,
+    metrics). None leaves the port to Flink."""
     work_dir: Path = REPO_ROOT / "var" / "flink"
     """Folder for Flink's temporary files and checkpoints."""
 

@@ -25,6 +25,10 @@ def prepare_process_environment(settings: Settings) -> None:
     if existing:
         paths.append(existing)
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    # On a local cluster PyFlink otherwise runs every Python function in this process ("loopback"),
+    # all of them behind one interpreter lock; separate worker processes run beside the JVM, as
+    # they do on a real cluster. Vectorised functions never run in thread mode.
+    os.environ["_python_worker_execution_mode"] = "process"
     tmp_dir = settings.job.work_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     # PyFlink leaves temporary folders behind; keep them under the project's ignored var/ folder.
@@ -55,9 +59,15 @@ def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
         "table.exec.source.idle-timeout": f"{job.idle_timeout_ms} ms",
         # Decode and join once for both sinks: identical sub-plans become one shared node.
         "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+        # Chained operators hand rows on without a defensive copy; the planner's operators do
+        # not keep references to input rows they have passed on.
+        "pipeline.object-reuse": "true",
         # Stable operator ids for every planner-generated operator, so savepoints restore.
         "table.exec.uid.generation": "ALWAYS",
     }
+    if job.rest_port is not None:
+        options.update({"rest.bind-address": "127.0.0.1", "rest.address": "127.0.0.1",
+                        "rest.bind-port": str(job.rest_port), "rest.port": str(job.rest_port)})
     if emission.policy == "interval":
         # Mini-batches buffer input for interval_ms, then update each user once per batch.
         options.update({
