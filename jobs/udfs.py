@@ -185,13 +185,14 @@ class EncodeUserInterest(ScalarFunction):
             units, has_direction = normalise_rows(sums)
             selected = np.asarray(rows)
             has_direction &= columns[1][selected] > 0
-            kept = selected[has_direction]
-            users, weights, counts, last_times, versions, superseded = (column[kept].tolist() for column in columns)
+            with_direction = selected[has_direction]
+            users, weights, counts, last_times, versions, superseded = (
+                column[with_direction].tolist() for column in columns)
             encoded = self._encoder.encode_many(users, units[has_direction], weights, counts, last_times,
                                                 emit_time_ms, versions, superseded)
-            for row, value in zip(kept.tolist(), encoded):
+            for row, value in zip(with_direction.tolist(), encoded):
                 values[row] = value
-            emitted += len(kept)
+            emitted += len(with_direction)
         self._emitted.inc(emitted)
         self._skipped.inc(len(values) - emitted)
         return pd.Series(values, dtype=object)

@@ -139,3 +139,21 @@ def test_dead_letter_cuts_oversized_original() -> None:
     assert letter["original_key_size"] == 400_000
     assert letter["original_value_size"] == 1_000_000
     assert letter["original_value"] == value[: 512 * 1024]
+
+
+def test_encode_user_interest_mixes_dimensions(settings) -> None:
+    # After a model version change, sums of two sizes can share one batch.
+    sums = pd.Series([np.array([3.0, 4.0], dtype="<f4").tobytes(), np.array([0.0, 0.0, 2.0], dtype="<f4").tobytes(),
+                      np.array([0.0, 5.0], dtype="<f4").tobytes()])
+
+    result = opened(EncodeUserInterest(), StubContext()).eval(
+        pd.Series(["a", "b", "c"]), sums, pd.Series([1.0, 1.0, 1.0]), pd.Series([1, 1, 1]),
+        pd.Series([7, 8, 9]), pd.Series(["v1", "v2", "v1"]), pd.Series([0, 4, 0]))
+
+    codec = AvroCodec.for_schema(USER_INTEREST)
+    records = [codec.decode(value) for value in result]
+    assert [record["user_id"] for record in records] == ["a", "b", "c"]
+    assert records[0]["vector"] == pytest.approx([0.6, 0.8])
+    assert records[1]["vector"] == pytest.approx([0.0, 0.0, 1.0])
+    assert records[1]["superseded_event_count"] == 4
+    assert records[2]["vector"] == pytest.approx([0.0, 1.0])
