@@ -134,8 +134,6 @@ class JobSettings(_Section):
 
     parallelism: int = Field(default=1, ge=1)
     """Parallelism of every operator."""
-    execution_mode: Literal["thread", "process"] = "thread"
-    """Python execution mode: thread runs Python inside the JVM (measured faster), process in workers."""
     bounded: bool = False
     """Stop at the end offsets seen at start (backfill, demo) instead of running forever."""
     events_startup_mode: Literal["earliest-offset", "group-offsets", "latest-offset"] = "earliest-offset"

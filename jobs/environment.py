@@ -26,8 +26,8 @@ def prepare_process_environment(settings: Settings) -> None:
         paths.append(existing)
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     # On a local cluster PyFlink otherwise runs every Python function in this process ("loopback"),
-    # all of them behind one interpreter lock; separate worker processes run beside the JVM, as
-    # they do on a real cluster. Vectorised functions never run in thread mode.
+    # all of them behind one interpreter lock. Separate worker processes run beside the JVM, as
+    # they do on a real cluster.
     os.environ["_python_worker_execution_mode"] = "process"
     tmp_dir = settings.job.work_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,8 @@ def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
         "pipeline.name": "dreamumm-feature-job",
         "pipeline.jars": ";".join(jar.resolve().as_uri() for jar in jars),
         "parallelism.default": str(job.parallelism),
-        "python.execution-mode": job.execution_mode,
+        # The job's Python functions are vectorised, which PyFlink runs only in worker processes.
+        "python.execution-mode": "process",
         # Python workers otherwise start whatever `python` is first on PATH.
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,

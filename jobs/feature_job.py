@@ -132,8 +132,8 @@ def run_feature_job(settings: Settings, jars: RuntimeJars) -> JobRun:
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     apply_configuration(t_env.get_config(), settings, jars.flink_job_jars)
     statements = build_job(t_env, settings)
-    logger.info("starting the feature job (parallelism %s, %s mode, bounded=%s) on %s",
-                settings.job.parallelism, settings.job.execution_mode, settings.job.bounded,
+    logger.info("starting the feature job (parallelism %s, bounded=%s) on %s",
+                settings.job.parallelism, settings.job.bounded,
                 settings.kafka.bootstrap_servers)
     started = time.monotonic()
     result = statements.execute()

@@ -91,8 +91,8 @@ def check_against_reference(settings: Settings, events: pd.DataFrame, published:
     assert summary.feature_tombstones == 0
 
 
-def test_job_matches_reference_thread_mode_every_event(make_settings, runtime_jars) -> None:
-    settings = make_settings(job={"execution_mode": "thread"}, emission={"policy": "every_event"})
+def test_job_matches_reference_emitting_every_event(make_settings, runtime_jars) -> None:
+    settings = make_settings(emission={"policy": "every_event"})
     events, published, expected = publish_sample(settings)
 
     run_feature_job(settings, runtime_jars)
@@ -100,9 +100,9 @@ def test_job_matches_reference_thread_mode_every_event(make_settings, runtime_ja
     check_against_reference(settings, events, published, expected)
 
 
-def test_job_matches_reference_process_mode_interval(make_settings, runtime_jars) -> None:
+def test_job_matches_reference_at_parallelism_2_with_interval(make_settings, runtime_jars) -> None:
     settings = make_settings(
-        job={"execution_mode": "process", "parallelism": 2},
+        job={"parallelism": 2},
         emission={"policy": "interval", "interval_ms": 500},
     )
     events, published, expected = publish_sample(settings)
