@@ -7,19 +7,40 @@ VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: demo test test-unit setup jars broker-stop clean
+# The benchmark's baselines (plain Python, Quix Streams) need older confluent-kafka and pydantic
+# than the project, so they get a virtualenv of their own.
+BASELINES_VENV := .venv-baselines
+BASELINES_REQUIREMENTS := benchmarks/baselines/requirements.txt
+BASELINES_STAMP := $(BASELINES_VENV)/.installed-$(shell cat $(BASELINES_REQUIREMENTS) | sha256sum | cut -c1-16)
+
+.PHONY: demo test test-unit bench setup baselines jars broker-stop clean
 
 demo: setup
 	$(VENV)/bin/dreamumm demo
 
-test: setup
+test: setup baselines
 	mvn -B -q -Dstyle.color=never -f jvm/pom.xml -Dmaven.repo.local=.cache/m2 test
 	$(VENV_PYTHON) -m pytest -q
 
 test-unit: setup
 	$(VENV_PYTHON) -m pytest -q -m "not integration"
 
+# Replays SYNTHETIC events through the job and its baselines and writes docs/benchmarks.md;
+# pass options with ARGS, e.g. make bench ARGS="--dims 128 --events 200000".
+bench: setup baselines
+	$(VENV_PYTHON) -m benchmarks.run $(ARGS)
+
 setup: $(STAMP) jars
+
+baselines: $(BASELINES_STAMP)
+
+$(BASELINES_STAMP): $(BASELINES_REQUIREMENTS)
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BASELINES_VENV)/bin/python || $(PYTHON) -m venv $(BASELINES_VENV)
+	$(BASELINES_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BASELINES_VENV)/bin/python -m pip install --quiet -r $(BASELINES_REQUIREMENTS)
+	rm -f $(BASELINES_VENV)/.installed-*
+	touch $@
 
 jars: $(STAMP)
 	@if [ -f $(VENV)/.just-installed ]; then rm $(VENV)/.just-installed; \
@@ -38,4 +59,4 @@ broker-stop:
 	@if [ -x $(VENV)/bin/dreamumm ]; then $(VENV)/bin/dreamumm broker stop; else echo "no virtualenv, so no broker to stop"; fi
 
 clean: broker-stop
-	rm -rf $(VENV) .cache var jvm/target *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(BASELINES_VENV) .cache var jvm/target *.egg-info .pytest_cache .hypothesis

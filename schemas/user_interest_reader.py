@@ -3,8 +3,8 @@
 ``AvroCodec.decode`` builds a Python float per vector component. This reader walks the Avro
 binary encoding of the fields in ``schemas.user_interest_encoder``'s order and returns the
 vector as one float32 array over the record's bytes. It accepts only records written with the
-current UserInterest schema (the single-object header must match); anything else raises
-``DecodeError`` so the caller can fall back to ``AvroCodec``.
+current UserInterest schema, whose single-object header must match. Anything else raises
+``DecodeError``, so the caller can fall back to ``AvroCodec``.
 """
 
 from __future__ import annotations

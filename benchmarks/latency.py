@@ -1,0 +1,125 @@
+"""The live part of the benchmark: the job runs unbounded while events arrive at a fixed rate.
+
+It measures event-to-feature latency (an event's append to the events topic to the append of
+the first UserInterest record that includes it), the state each user takes in the newest
+checkpoint, and the job's memory, at a load the caller picks (half the measured maximum).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import Producer
+
+from benchmarks.alternatives import Topics, start_job
+from benchmarks.flink_rest import FlinkRest, FlinkRestError
+from benchmarks.measure import event_latencies_ms, read_output
+from benchmarks.processes import TreeUsage
+from benchmarks.workload import APPEND_TIME, Workload, recreate_topics
+from dreamumm import kafka_io
+from dreamumm.config import Settings
+from infra import TopicSpec, find_free_ports
+
+logger = logging.getLogger(__name__)
+
+AGGREGATE_VERTEX = "GroupAggregate"
+"""Name fragment of the job vertex that keeps the per-user sums."""
+
+
+@dataclass
+class LiveResult:
+    """Latency, state and memory of one live run."""
+
+    parallelism: int
+    dimension: int
+    target_rate: float
+    achieved_rate: float
+    latency_ms: dict[str, float]
+    measured_events: int
+    uncovered_events: int
+    users: int
+    aggregate_state_bytes: int | None
+    state_bytes_by_vertex: dict[str, int]
+    heap_used_bytes: int | None
+    usage: TreeUsage = field(default_factory=TreeUsage)
+
+    @property
+    def state_bytes_per_user(self) -> float:
+        if self.aggregate_state_bytes is None or self.users == 0:
+            return math.nan
+        return self.aggregate_state_bytes / self.users
+
+
+def _produce_paced(bootstrap_servers: str, topic: str, records: list[tuple[bytes, bytes]], rate: float,
+                   seconds: float) -> int:
+    """Produce ``records`` (repeating them if needed) at ``rate`` per second for ``seconds``."""
+    producer = Producer({"bootstrap.servers": bootstrap_servers, "linger.ms": 5, "compression.type": "lz4",
+                         "queue.buffering.max.messages": 1_000_000})
+    source = itertools.cycle(records)
+    started = time.monotonic()
+    sent = 0
+    while True:
+        elapsed = time.monotonic() - started
+        if elapsed >= seconds:
+            break
+        due = int(rate * elapsed) - sent
+        for _ in range(due):
+            key, value = next(source)
+            try:
+                producer.produce(topic, key=key, value=value)
+            except BufferError:
+                producer.poll(0.05)
+                producer.produce(topic, key=key, value=value)
+        sent += max(due, 0)
+        producer.poll(0)
+        time.sleep(0.005)
+    producer.flush(60)
+    return sent
+
+
+def live_run(settings: Settings, workload: Workload, dimension: int, parallelism: int, rate: float,
+             warmup_s: float, measure_s: float, work_dir: Path) -> LiveResult:
+    """Run the job unbounded on a fresh events topic fed at ``rate`` events/s and measure it."""
+    bootstrap = settings.kafka.bootstrap_servers
+    prefix = f"bench-live-d{dimension}-p{parallelism}"
+    topics = Topics(f"{prefix}-events", f"bench-embeddings-d{dimension}", f"{prefix}-features",
+                    f"{prefix}-dead-letters")
+    partitions = settings.kafka.partitions
+    recreate_topics(bootstrap, [TopicSpec(topics.events, partitions, config=APPEND_TIME),
+                                TopicSpec(topics.features, partitions, config=APPEND_TIME),
+                                TopicSpec(topics.dead_letters, partitions, config=APPEND_TIME)])
+    rest_port = find_free_ports(1)[0]
+    child = start_job(settings, topics, parallelism, dimension, work_dir, bounded=False, rest_port=rest_port)
+    rest = FlinkRest(rest_port)
+    try:
+        job_id = rest.running_job_id(timeout_s=180)
+        time.sleep(3)  # Let the sources find their partitions before the clock starts.
+        logger.info("live run d=%d p=%d: %.0f events/s for %.0f s of warm-up and %.0f s measured",
+                    dimension, parallelism, rate, warmup_s, measure_s)
+        produce_started = time.monotonic()
+        since_ms = int(time.time() * 1000 + warmup_s * 1000)
+        sent = _produce_paced(bootstrap, topics.events, workload.records, rate, warmup_s + measure_s)
+        achieved = sent / (time.monotonic() - produce_started)
+        time.sleep(3)  # The last events' features are at most a few batches behind.
+        checkpoint = rest.wait_for_checkpoint(job_id, after_id=0, timeout_s=3 * settings.job.checkpoint_interval_ms / 1000)
+        heap = rest.heap_used_bytes()
+    except FlinkRestError:
+        child.stop()
+        raise
+    run = child.stop()
+    output = read_output(bootstrap, topics.features, keep_updates=True)
+    events = list(kafka_io.read_topic(bootstrap, topics.events, timeout_s=300))
+    latencies, uncovered = event_latencies_ms(events, output, since_ms)
+    quantiles = {name: float(np.quantile(latencies, q)) if len(latencies) else math.nan
+                 for name, q in (("p50", 0.5), ("p99", 0.99))}
+    quantiles["max"] = float(latencies.max()) if len(latencies) else math.nan
+    by_vertex = checkpoint.bytes_by_vertex if checkpoint else {}
+    aggregate = sum(size for name, size in by_vertex.items() if AGGREGATE_VERTEX in name) if checkpoint else None
+    return LiveResult(parallelism, dimension, rate, achieved, quantiles, len(latencies), uncovered,
+                      len(output.latest), aggregate, by_vertex, heap, run.usage)
