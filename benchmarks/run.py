@@ -110,7 +110,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--live-dims", default="128", help="dimensions of the live latency runs ('' for none)")
     parser.add_argument("--live-rate", type=float, default=None,
                         help="events/s of the live runs (default: half of each job's replay rate)")
-    parser.add_argument("--warmup-seconds", type=float, default=10.0, help="live run warm-up (default 10)")
+    parser.add_argument("--warmup-seconds", type=float, default=30.0,
+                        help="live run warm-up, long enough for the job to catch up after start (default 30)")
     parser.add_argument("--measure-seconds", type=float, default=30.0, help="live run measured part (default 30)")
     parser.add_argument("--timeout-seconds", type=float, default=1800.0, help="limit per replay (default 1800)")
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md",

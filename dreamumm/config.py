@@ -123,7 +123,7 @@ class EmissionSettings(_Section):
 
     policy: Literal["every_event", "interval"] = "interval"
     """every_event: after each contributing event. interval: at most once per user per mini-batch."""
-    interval_ms: int = Field(default=200, ge=1)
+    interval_ms: int = Field(default=100, ge=1)
     """With policy interval, the job buffers events for this long (a Flink SQL mini-batch) and then
     updates each user of the batch once. A batch closes earlier when job.mini_batch_size events
     arrive, so under load users can be updated more often than once per interval."""
@@ -143,11 +143,11 @@ class JobSettings(_Section):
     embedding_wait_ms: int = Field(default=200, ge=0)
     """An event joins with the newest embedding of its video appended to Kafka at most this
     long after the event; otherwise it is dead-lettered. Every event waits this long."""
-    append_time_disorder_ms: int = Field(default=100, ge=0)
+    append_time_disorder_ms: int = Field(default=50, ge=0)
     """How far Kafka record timestamps may run backwards within a partition (watermark delay)."""
     idle_timeout_ms: int = Field(default=1_000, ge=1)
     """A source partition without records for this long is idle and stops holding back the watermark."""
-    watermark_interval_ms: int = Field(default=100, ge=1)
+    watermark_interval_ms: int = Field(default=50, ge=1)
     """Interval between watermark updates of the sources."""
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)
     """Interval between Flink checkpoints."""
@@ -157,7 +157,7 @@ class JobSettings(_Section):
     """Maximum events buffered per mini-batch, with emission policy interval."""
     bundle_size: int = Field(default=100_000, ge=1)
     """Records per bundle sent to the Python worker (python.fn-execution.bundle.size)."""
-    bundle_time_ms: int = Field(default=100, ge=1)
+    bundle_time_ms: int = Field(default=20, ge=1)
     """Maximum time in ms before a bundle is sent (python.fn-execution.bundle.time)."""
     arrow_batch_size: int = Field(default=10_000, ge=1)
     """Rows per Arrow batch handed to the vectorised Python functions."""
