@@ -35,6 +35,7 @@ from jobs.dead_letters import DeadLetterEncoder
 from jobs.weighting import EventWeigher
 from schemas import WATCH_EVENT, AvroCodec
 from schemas.user_interest_encoder import UserInterestEncoder
+from schemas.watch_event_reader import WatchEventReader
 
 
 NAME = "plain-python"
@@ -98,7 +99,7 @@ class PlainPythonJob:
         self._table = table
         self._state = state
         self._producer = producer
-        self._codec = AvroCodec.for_schema(WATCH_EVENT)
+        self._reader = WatchEventReader(AvroCodec.for_schema(WATCH_EVENT))
         self._weigher = EventWeigher(spec.preference)
         self._dead_letter_encoder = DeadLetterEncoder()
         self._interest_encoder = UserInterestEncoder()
@@ -121,7 +122,7 @@ class PlainPythonJob:
         durations: list[float] = []
         event_times: list[int] = []
         for record in records:
-            event = decode_watch_event(self._codec, record.value, max_watch_time_ms)
+            event = decode_watch_event(self._reader, record.value, max_watch_time_ms)
             if isinstance(event, Rejection):
                 self._dead_letter(record, event)
                 continue

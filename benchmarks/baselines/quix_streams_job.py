@@ -36,6 +36,7 @@ from jobs.validation import WatchEvent
 from jobs.weighting import EventWeigher
 from schemas import WATCH_EVENT, AvroCodec
 from schemas.user_interest_encoder import UserInterestEncoder
+from schemas.watch_event_reader import WatchEventReader
 
 logger = logging.getLogger("benchmarks.baselines.quix_streams_job")
 
@@ -83,12 +84,12 @@ class WatchEventDeserializer(Deserializer):
 
     def __init__(self, spec: BaselineSpec) -> None:
         super().__init__()
-        self._codec = AvroCodec.for_schema(WATCH_EVENT)
+        self._reader = WatchEventReader(AvroCodec.for_schema(WATCH_EVENT))
         self._weigher = EventWeigher(spec.preference)
         self._max_watch_time_ms = spec.preference.max_watch_time_ms
 
     def __call__(self, value: bytes, ctx: SerializationContext) -> WeightedEvent | RejectedEvent:
-        event = decode_watch_event(self._codec, value, self._max_watch_time_ms)
+        event = decode_watch_event(self._reader, value, self._max_watch_time_ms)
         if isinstance(event, Rejection):
             return RejectedEvent(event, value)
         # The scalar form of EventWeigher.weights, equal to it within a few ulps.
@@ -121,7 +122,7 @@ class QuixStreamsJob:
     def __init__(self, spec: BaselineSpec, table: EmbeddingTable) -> None:
         self._spec = spec
         self._table = table
-        self._codec = AvroCodec.for_schema(WATCH_EVENT)
+        self._reader = WatchEventReader(AvroCodec.for_schema(WATCH_EVENT))
         self.counters = RunCounters()
         self.mismatched_keys = 0
 
@@ -155,7 +156,7 @@ class QuixStreamsJob:
         if value is None:
             # Quix Streams does not call the deserializer for a record without a value, so the
             # codec's rejection of None (missing_value) is taken here.
-            rejection = decode_watch_event(self._codec, None, self._spec.preference.max_watch_time_ms)
+            rejection = decode_watch_event(self._reader, None, self._spec.preference.max_watch_time_ms)
             return RejectedEvent(rejection, None)
         if isinstance(value, RejectedEvent):
             return value

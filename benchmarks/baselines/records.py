@@ -14,7 +14,8 @@ import numpy as np
 from jobs import dead_letters
 from jobs.dead_letters import DeadLetterEncoder
 from jobs.validation import InvalidEvent, WatchEvent, validate_event
-from schemas import AvroCodec, DecodeError
+from schemas import DecodeError
+from schemas.watch_event_reader import WatchEventReader
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,11 @@ class RejectedRecord:
                               self.key, self.value)
 
 
-def decode_watch_event(codec: AvroCodec, value: bytes | None, max_watch_time_ms: float) -> WatchEvent | Rejection:
+def decode_watch_event(reader: WatchEventReader, value: bytes | None,
+                       max_watch_time_ms: float) -> WatchEvent | Rejection:
     """Decode and validate one WatchEvent value, or return why it is rejected."""
     try:
-        return validate_event(codec.decode(value), max_watch_time_ms)
+        return validate_event(reader.decode(value), max_watch_time_ms)
     except (DecodeError, InvalidEvent) as error:
         return Rejection(error.reason, error.detail)
     except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
