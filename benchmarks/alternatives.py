@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ def write_spec(settings: Settings, topics: Topics, dimension: int, expected_even
         "preference": settings.preference.model_dump(mode="json"),
         "expected_events": expected_events,
         "state_dir": str(work_dir / "state"),
-        "consumer_group": f"bench-{name}-{os.getpid()}",
+        # A fresh group per run: Quix Streams resumes after a group's committed offsets.
+        "consumer_group": f"bench-{name}-d{dimension}-{uuid.uuid4().hex[:12]}",
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     path = work_dir / "spec.json"

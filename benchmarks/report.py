@@ -147,6 +147,8 @@ def render(results: dict[str, Any]) -> str:
     ]
     lines += _live_table(results["live"])
     lines += _goals(results)
+    if results.get("failures"):
+        lines += ["## Failed runs", "", *[f"- {failure}" for failure in results["failures"]], ""]
     return "\n".join(lines)
 
 
@@ -155,9 +157,24 @@ def write_report(results: dict[str, Any], path: Path) -> str:
     text = render(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    summary = [f"wrote {path}"]
+    machine = results["machine"]
+    summary = [f"wrote {path}",
+               f"machine: {machine['cores']} cores, {machine['memory_bytes'] / 2**30:.0f} GiB, {machine['cpu']}; "
+               "input: SYNTHETIC events fitted to the KuaiRand sample"]
     for replay in results["replays"]:
-        summary.append(f"  d={replay['dimension']} {replay['name']}: {_rate(replay['sustained_rate'])} events/s, "
-                       f"replay {replay['replay_seconds']:.1f} s, {'agrees' if replay['agreement_ok'] else 'DISAGREES'}")
+        same_dimension = {r["name"]: r["sustained_rate"] for r in results["replays"]
+                          if r["dimension"] == replay["dimension"]}
+        rate = replay["sustained_rate"]
+        summary.append(
+            f"  d={replay['dimension']} {replay['name']}: {_rate(rate)} events/s "
+            f"({_ratio(rate, same_dimension.get('plain-python'))} plain Python, "
+            f"{_ratio(rate, same_dimension.get('quix-streams'))} Quix Streams), "
+            f"replay {replay['replay_seconds']:.1f} s, {'agrees' if replay['agreement_ok'] else 'DISAGREES'}")
+    for live in results["live"]:
+        latency = live["latency_ms"]
+        summary.append(f"  live d={live['dimension']} flink-p{live['parallelism']} at {_rate(live['achieved_rate'])} "
+                       f"events/s: latency p50 {latency['p50']:.0f} ms, p99 {latency['p99']:.0f} ms, "
+                       f"max {latency['max']:.0f} ms; {live['state_bytes_per_user']:.0f} state bytes per user")
     summary.extend(line for line in _goals(results) if line.startswith("- "))
+    summary.extend(f"  FAILED: {failure}" for failure in results.get("failures", []))
     return "\n".join(summary) + "\n"

@@ -146,12 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     publish_events(bootstrap, EVENTS_TOPIC, workload, partitions)
 
     replays: list[ReplayResult] = []
+    failures: list[str] = []
     lives: list[LiveResult] = []
     for dimension in args.dims:
         reference = reference_of(workload, dimension, settings.preference)
         for name in args.alternatives:
-            replays.append(_replay(name, settings, workload, dimension, reference, args.work_dir,
-                                   args.timeout_seconds))
+            try:
+                replays.append(_replay(name, settings, workload, dimension, reference, args.work_dir,
+                                       args.timeout_seconds))
+            except (RuntimeError, TimeoutError, OSError) as error:
+                # One broken alternative should not throw away the others' results.
+                logger.error("%s at d=%d failed: %s", name, dimension, error)
+                failures.append(f"{name} at d = {dimension}: {error}")
         if dimension not in args.live_dims:
             continue
         for name, parallelism in JOB_ALTERNATIVES.items():
@@ -162,21 +168,26 @@ def main(argv: list[str] | None = None) -> int:
                 rate = measured[0] / 2
             else:
                 continue
-            lives.append(live_run(settings, workload, dimension, parallelism, rate,
-                                  args.warmup_seconds, args.measure_seconds,
-                                  args.work_dir / f"live-{name}-d{dimension}"))
+            try:
+                lives.append(live_run(settings, workload, dimension, parallelism, rate,
+                                      args.warmup_seconds, args.measure_seconds,
+                                      args.work_dir / f"live-{name}-d{dimension}"))
+            except (RuntimeError, TimeoutError, OSError) as error:
+                logger.error("live run of %s at d=%d failed: %s", name, dimension, error)
+                failures.append(f"live run of {name} at d = {dimension}: {error}")
 
     facts = machine_facts(replays)
     results = {"machine": facts, "workload": {**asdict(shape), "statistics": workload.statistics},
                "replays": [asdict(r) | {"agreement_ok": r.agreement.ok} for r in replays],
                "live": [asdict(r) | {"state_bytes_per_user": r.state_bytes_per_user} for r in lives],
+               "failures": failures,
                "command": "make bench ARGS='" + " ".join(argv if argv is not None else sys.argv[1:]) + "'",
                "seconds": time.monotonic() - started}
     args.work_dir.mkdir(parents=True, exist_ok=True)
     (args.work_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     summary = write_report(results, args.report)
     sys.stdout.write(summary)
-    return 0 if all(r.agreement.ok for r in replays) else 1
+    return 0 if not failures and all(r.agreement.ok for r in replays) else 1
 
 
 if __name__ == "__main__":

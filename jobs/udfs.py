@@ -20,7 +20,7 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 from dreamumm.config import Settings
 from jobs import dead_letters
 from jobs.dead_letters import DeadLetterEncoder
-from jobs.validation import InvalidEvent, validate_event
+from jobs.validation import InvalidEvent, check_embedding_vector, validate_event
 from jobs.weighting import EventWeigher
 from operators import normalise, normalise_rows
 from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError
@@ -132,7 +132,7 @@ class DecodeEmbedding(ScalarFunction):
                 rows.append([None, None, None, dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"])
                 continue
             vector = np.asarray(record["vector"], dtype=np.float64)
-            problem = self._check_vector(vector)
+            problem = check_embedding_vector(vector, self._dimension)
             if problem is None:
                 # Unit length keeps every running sum bounded by its event count, so a vector
                 # with huge components cannot overflow a user's float32 sum.
@@ -142,15 +142,6 @@ class DecodeEmbedding(ScalarFunction):
                 rows.append([None, None, None, dead_letters.INVALID_EMBEDDING, problem])
         self._rejected.inc(sum(1 for row in rows if row[3] is not None))
         return pd.DataFrame(rows, columns=_EMBEDDING_COLUMNS)
-
-    def _check_vector(self, vector: np.ndarray) -> str | None:
-        if vector.shape != (self._dimension,):
-            return f"vector has {vector.size} dimensions, expected {self._dimension} (embedding.dimension)"
-        if not np.all(np.isfinite(vector)):
-            return "vector contains NaN or infinite values"
-        if not np.any(vector):
-            return "vector is all zeros"
-        return None
 
 
 class EncodeUserInterest(ScalarFunction):

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from jobs.dead_letters import INVALID_FIELD
 
 MAX_ID_LENGTH = 256
@@ -67,3 +69,14 @@ def _check_id(field: str, value: str) -> None:
         raise InvalidEvent(f"{field} is empty")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidEvent(f"{field} has {len(value)} characters, more than the maximum of {MAX_ID_LENGTH}")
+
+
+def check_embedding_vector(vector: np.ndarray, dimension: int) -> str | None:
+    """Return why an embedding vector is unusable, or None when it is usable."""
+    if vector.shape != (dimension,):
+        return f"vector has {vector.size} dimensions, expected {dimension} (embedding.dimension)"
+    if not np.all(np.isfinite(vector)):
+        return "vector contains NaN or infinite values"
+    if not np.any(vector):
+        return "vector is all zeros"
+    return None

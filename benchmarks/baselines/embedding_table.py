@@ -18,8 +18,9 @@ import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from numpy.typing import NDArray
 
-from benchmarks.baselines.records import RejectedRecord, Rejection, check_embedding_vector
+from benchmarks.baselines.records import RejectedRecord, Rejection
 from jobs import dead_letters
+from jobs.validation import check_embedding_vector
 from operators import normalise
 from schemas import VIDEO_EMBEDDING, AvroCodec, DecodeError
 

@@ -1,15 +1,14 @@
 """Decoding of single records and the dead letters of rejected ones, shared by both baselines.
 
-The rules are those of the Flink job's ``DecodeEvent`` and ``DecodeEmbedding`` functions
-(``jobs/udfs.py``), which cannot be imported here because that module imports pyflink.
+The checks come from ``jobs.validation``. The error handling around them mirrors the Flink
+job's ``DecodeEvent`` and ``DecodeEmbedding`` functions (``jobs/udfs.py``), which this
+virtualenv cannot import because that module imports pyflink.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import numpy as np
 
 from jobs import dead_letters
 from jobs.dead_letters import DeadLetterEncoder
@@ -63,14 +62,3 @@ def missing_embedding(video_id: str, embeddings_topic: str) -> Rejection:
     return Rejection(dead_letters.MISSING_EMBEDDING,
                      f"video {video_id}: no valid embedding of the video in {embeddings_topic} "
                      "when the baseline started")
-
-
-def check_embedding_vector(vector: np.ndarray, dimension: int) -> str | None:
-    """Return why an embedding vector is unusable, or None when it is usable."""
-    if vector.shape != (dimension,):
-        return f"vector has {vector.size} dimensions, expected {dimension} (embedding.dimension)"
-    if not np.all(np.isfinite(vector)):
-        return "vector contains NaN or infinite values"
-    if not np.any(vector):
-        return "vector is all zeros"
-    return None
