@@ -106,8 +106,11 @@ def live_run(settings: Settings, workload: Workload, dimension: int, parallelism
         since_ms = int(time.time() * 1000 + warmup_s * 1000)
         sent = _produce_paced(bootstrap, topics.events, workload.records, rate, warmup_s + measure_s)
         achieved = sent / (time.monotonic() - produce_started)
+        before = rest.latest_checkpoint(job_id)
         time.sleep(3)  # The last events' features are at most a few batches behind.
-        checkpoint = rest.wait_for_checkpoint(job_id, after_id=0, timeout_s=3 * settings.job.checkpoint_interval_ms / 1000)
+        # A checkpoint taken after the load holds every user the load touched.
+        checkpoint = rest.wait_for_checkpoint(job_id, after_id=before.checkpoint_id if before else 0,
+                                              timeout_s=3 * settings.job.checkpoint_interval_ms / 1000)
         heap = rest.heap_used_bytes()
     except FlinkRestError:
         child.stop()

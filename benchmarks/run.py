@@ -98,6 +98,14 @@ def _replay(name: str, settings: Settings, workload: Workload, dimension: int, r
     return result
 
 
+def _job_config(settings: Settings) -> str:
+    """Describe the job settings that shape its speed and latency, for the report."""
+    job, emission = settings.job, settings.emission
+    return (f"checkpoints every {job.checkpoint_interval_ms / 1000:g} s, {job.state_backend} state, at-least-once "
+            f"Kafka sinks, emission policy {emission.policy} ({emission.interval_ms} ms), Python bundles of at most "
+            f"{job.bundle_time_ms} ms, watermarks every {job.watermark_interval_ms} ms")
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000, help="SYNTHETIC events (default 1000000)")
@@ -181,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                "replays": [asdict(r) | {"agreement_ok": r.agreement.ok} for r in replays],
                "live": [asdict(r) | {"state_bytes_per_user": r.state_bytes_per_user} for r in lives],
                "failures": failures,
+               "job_config": _job_config(settings),
                "command": "make bench ARGS='" + " ".join(argv if argv is not None else sys.argv[1:]) + "'",
                "seconds": time.monotonic() - started}
     args.work_dir.mkdir(parents=True, exist_ok=True)

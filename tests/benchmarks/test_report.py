@@ -23,7 +23,7 @@ def _results() -> dict:
         "live": [{"parallelism": 1, "dimension": 128, "achieved_rate": 20_000.0, "state_bytes_per_user": 570.0,
                   "latency_ms": {"p50": 300.0, "p99": 450.0, "max": 900.0}, "measured_events": 100,
                   "uncovered_events": 0, "heap_used_bytes": 2**29, "usage": {"peak_rss_bytes": 2**31}}],
-        "command": "make bench", "seconds": 60.0,
+        "command": "make bench", "seconds": 60.0, "job_config": "checkpoints every 10 s",
     }
 
 
