@@ -46,3 +46,11 @@ def test_write_report_returns_a_terminal_summary(tmp_path: Path) -> None:
     assert (tmp_path / "benchmarks.md").read_text().startswith("# Benchmarks")
     assert "flink-p1: 40,000 events/s (0.80x plain Python, 4.00x Quix Streams)" in summary
     assert "p99 450 ms" in summary
+
+
+def test_report_flags_a_job_that_fell_behind() -> None:
+    results = _results()
+    results["live"][0].update(measured_events=900, uncovered_events=100, state_bytes_per_user=600.0)
+    text = render(results)
+    assert "the job fell behind: latency understated" in text
+    assert "600 (576, over)" in text
