@@ -4,7 +4,7 @@ Data flow (Python steps are vectorised pandas functions; the rest runs in the JV
 
     events topic ──> decode_event (Python) ──> temporal join on video id ──> GROUP BY user
                                                  ^                          weighted_vector_sum (Java)
-    embeddings topic ──> decode_embedding ──> newest per video              ──> encode_user_interest (Python)
+    embeddings topic ──> decode_embedding ──> newest per video              ──> encode_user_interest (Java)
                                                                             ──> features topic (upsert, keyed by user)
     invalid records, and events with no embedding ──> encode_dead_letter ──> dead-letter topic
 
@@ -27,6 +27,7 @@ from jobs import dead_letters
 from jobs.environment import apply_configuration, prepare_process_environment
 from jobs.kafka_tables import dead_letter_sink_ddl, embeddings_source_ddl, events_source_ddl, features_sink_ddl
 from jobs.udfs import register_functions
+from schemas import USER_INTEREST, AvroCodec
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,13 @@ ON event.video_id = embedding.video_id"""
 # sink's primary key, so Flink sends only the new value of each update. A filter on any other
 # column after the aggregation would bring back retractions, which the upsert sink writes as
 # tombstones, so a user without a direction (encoded as null) is written as a tombstone.
-FEATURES_INSERT = """INSERT INTO features_sink
+# The UserInterest schema's single-object header goes in as a literal, so the Java encoder
+# takes the fingerprint from the schema file rather than a copy of its own.
+FEATURES_INSERT = f"""INSERT INTO features_sink
 SELECT user_id,
-       encode_user_interest(user_id, total.vector_sum, total.total_weight, total.event_count,
-                            total.last_event_time_ms, total.model_version, total.superseded_event_count)
+       encode_user_interest(X'{AvroCodec.for_schema(USER_INTEREST).header.hex()}', user_id, total.vector_sum,
+                            total.total_weight, total.event_count, total.last_event_time_ms, total.model_version,
+                            total.superseded_event_count)
 FROM (
   SELECT user_id, weighted_vector_sum(weight, vector, event_time_ms, model_version) AS total
   FROM joined_events

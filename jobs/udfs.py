@@ -1,15 +1,16 @@
-"""The job's Python functions: vectorised (pandas) Flink SQL functions that decode, weigh and
-encode records a batch at a time.
+"""The job's functions: vectorised (pandas) Python functions that decode, validate and weigh
+records a batch at a time, and the registration of the Java functions beside them.
 
-Flink hands each function an Arrow batch of rows as pandas Series, so the Python side pays its
-fixed cost per batch, not per event. The per-user running sum runs in the JVM
-(``jvm/``, ``WeightedVectorSum``); the math these functions apply comes from ``operators``.
+Flink hands each Python function an Arrow batch of rows as pandas Series, so the Python side
+pays its fixed cost per batch, not per event. The weights come from ``operators``. The per-user
+running sum (``WeightedVectorSum``) and the normalisation and encoding of the user records
+(``EncodeUserInterest``) run in the JVM (``jvm/``): a Python step after the sum cost an Arrow
+round trip of every user's vector.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,8 @@ from jobs import dead_letters
 from jobs.dead_letters import DeadLetterEncoder
 from jobs.validation import InvalidEvent, check_embedding_vector, validate_event
 from jobs.weighting import EventWeigher
-from operators import normalise, normalise_rows
+from operators import normalise
 from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError
-from schemas.user_interest_encoder import UserInterestEncoder
 from schemas.watch_event_reader import WatchEventReader
 
 logger = logging.getLogger(__name__)
@@ -144,51 +144,6 @@ class DecodeEmbedding(ScalarFunction):
         return pd.DataFrame(rows, columns=_EMBEDDING_COLUMNS)
 
 
-class EncodeUserInterest(ScalarFunction):
-    """Normalise each user's vector sum and encode it as a UserInterest record.
-
-    Returns null for a sum that has no direction (zero total weight or an underflowed norm),
-    which the upsert sink writes as a tombstone: readers of the compacted topic see no vector
-    for that user. The ``user_records_skipped_zero_weight`` metric counts these.
-    """
-
-    def open(self, function_context: FunctionContext) -> None:
-        self._encoder = UserInterestEncoder()
-        metrics = function_context.get_metric_group()
-        self._emitted = metrics.counter("user_records_emitted")
-        self._skipped = metrics.counter("user_records_skipped_zero_weight")
-
-    def eval(self, user_ids: pd.Series, vector_sums: pd.Series, total_weights: pd.Series,
-             event_counts: pd.Series, last_event_times: pd.Series, model_versions: pd.Series,
-             superseded_event_counts: pd.Series) -> pd.Series:
-        values: list[bytes | None] = [None] * len(user_ids)
-        vectors = vector_sums.tolist()
-        columns = (user_ids.to_numpy(), total_weights.to_numpy(), event_counts.to_numpy(),
-                   last_event_times.to_numpy(), model_versions.to_numpy(), superseded_event_counts.to_numpy())
-        emit_time_ms = int(time.time() * 1000)
-        # Sums of two model versions may differ in dimension; each size is encoded on its own.
-        rows_by_size: dict[int, list[int]] = {}
-        for row, vector in enumerate(vectors):
-            rows_by_size.setdefault(len(vector), []).append(row)
-        emitted = 0
-        for size, rows in rows_by_size.items():
-            sums = np.frombuffer(b"".join(vectors[row] for row in rows), dtype="<f4").reshape(len(rows), size // 4)
-            units, has_direction = normalise_rows(sums)
-            selected = np.asarray(rows)
-            has_direction &= columns[1][selected] > 0
-            with_direction = selected[has_direction]
-            users, weights, counts, last_times, versions, superseded = (
-                column[with_direction].tolist() for column in columns)
-            encoded = self._encoder.encode_many(users, units[has_direction], weights, counts, last_times,
-                                                emit_time_ms, versions, superseded)
-            for row, value in zip(with_direction.tolist(), encoded):
-                values[row] = value
-            emitted += len(with_direction)
-        self._emitted.inc(emitted)
-        self._skipped.inc(len(values) - emitted)
-        return pd.Series(values, dtype=object)
-
-
 class EncodeDeadLetter(ScalarFunction):
     """Encode DeadLetter records from a reason, a detail and the original record."""
 
@@ -217,8 +172,6 @@ def register_functions(t_env: Any, settings: Settings) -> None:
     t_env.create_temporary_function(
         "decode_embedding", udf(DecodeEmbedding(settings), result_type=DECODED_EMBEDDING, func_type="pandas"))
     t_env.create_temporary_function(
-        "encode_user_interest", udf(EncodeUserInterest(), result_type=DataTypes.BYTES(), func_type="pandas"))
-    t_env.create_temporary_function(
         "encode_dead_letter", udf(EncodeDeadLetter(), result_type=DataTypes.BYTES(), func_type="pandas"))
-    t_env.execute_sql(
-        "CREATE TEMPORARY FUNCTION weighted_vector_sum AS 'dev.dreamumm.flink.WeightedVectorSum' LANGUAGE JAVA")
+    for name, java_class in (("weighted_vector_sum", "WeightedVectorSum"), ("encode_user_interest", "EncodeUserInterest")):
+        t_env.execute_sql(f"CREATE TEMPORARY FUNCTION {name} AS 'dev.dreamumm.flink.{java_class}' LANGUAGE JAVA")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dreamumm.config import load_settings
-from jobs.udfs import DecodeEmbedding, DecodeEvent, EncodeDeadLetter, EncodeUserInterest
+from jobs.udfs import DecodeEmbedding, DecodeEvent, EncodeDeadLetter
 from operators import preference_weight
 from schemas import DEAD_LETTER, USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec
 
@@ -78,22 +78,6 @@ def test_decode_embedding_checks_dimension(settings) -> None:
     assert "expected 64" in result["detail"][1]
 
 
-def test_encode_user_interest_normalises_and_skips_zero(settings) -> None:
-    context = StubContext()
-    sums = pd.Series([np.array([3.0, 4.0], dtype="<f4").tobytes(), np.zeros(2, dtype="<f4").tobytes()])
-
-    result = opened(EncodeUserInterest(), context).eval(
-        pd.Series(["a", "b"]), sums, pd.Series([2.0, 0.0]), pd.Series([2, 1]), pd.Series([7, 8]),
-        pd.Series(["m", "m"]), pd.Series([3, 0]))
-
-    record = AvroCodec.for_schema(USER_INTEREST).decode(result[0])
-    assert record["vector"] == pytest.approx([0.6, 0.8])
-    assert record["total_weight"] == 2.0
-    assert record["superseded_event_count"] == 3
-    assert result[1] is None
-    assert context.counters["user_records_skipped_zero_weight"].count == 1
-
-
 def test_encode_dead_letter_accepts_literal_reason() -> None:
     result = opened(EncodeDeadLetter()).eval(
         "missing_embedding", "no vector", pd.Series(["t"]), pd.Series([1]), pd.Series([42]),
@@ -139,21 +123,3 @@ def test_dead_letter_cuts_oversized_original() -> None:
     assert letter["original_key_size"] == 400_000
     assert letter["original_value_size"] == 1_000_000
     assert letter["original_value"] == value[: 512 * 1024]
-
-
-def test_encode_user_interest_mixes_dimensions(settings) -> None:
-    # After a model version change, sums of two sizes can share one batch.
-    sums = pd.Series([np.array([3.0, 4.0], dtype="<f4").tobytes(), np.array([0.0, 0.0, 2.0], dtype="<f4").tobytes(),
-                      np.array([0.0, 5.0], dtype="<f4").tobytes()])
-
-    result = opened(EncodeUserInterest(), StubContext()).eval(
-        pd.Series(["a", "b", "c"]), sums, pd.Series([1.0, 1.0, 1.0]), pd.Series([1, 1, 1]),
-        pd.Series([7, 8, 9]), pd.Series(["v1", "v2", "v1"]), pd.Series([0, 4, 0]))
-
-    codec = AvroCodec.for_schema(USER_INTEREST)
-    records = [codec.decode(value) for value in result]
-    assert [record["user_id"] for record in records] == ["a", "b", "c"]
-    assert records[0]["vector"] == pytest.approx([0.6, 0.8])
-    assert records[1]["vector"] == pytest.approx([0.0, 0.0, 1.0])
-    assert records[1]["superseded_event_count"] == 4
-    assert records[2]["vector"] == pytest.approx([0.0, 1.0])
