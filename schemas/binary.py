@@ -28,6 +28,9 @@ def read_long(payload: bytes, position: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise ValueError("varint longer than 10 bytes")
+    if zigzag >> 64:
+        # fastavro wraps such a value to 64 bits; callers fall back to it to get the same result.
+        raise ValueError("varint longer than 64 bits")
     return (zigzag >> 1) ^ -(zigzag & 1), position
 
 

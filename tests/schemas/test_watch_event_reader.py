@@ -56,3 +56,12 @@ def test_reader_fails_as_the_codec_does_on_damaged_values(record: dict, data: st
 def test_reader_passes_tombstones_and_foreign_values_to_the_codec() -> None:
     for payload in (None, b"", b"\xc3\x01" + bytes(8) + b"\x02a"):
         assert _outcome(READER.decode, payload) == _outcome(CODEC.decode, payload)
+
+
+def test_reader_matches_the_codec_on_a_varint_past_64_bits() -> None:
+    # A damaged event time whose tenth varint byte carries bits beyond 64 (found by hypothesis).
+    record = {"user_id": "u", "video_id": "v", "watch_time_ms": 0.0, "duration_ms": None,
+              "event_time_ms": 4_611_686_018_427_387_904, "event_id": None, "attributes": {}}
+    payload = bytearray(CODEC.encode(record))
+    payload[-3] ^= 2  # the last byte of the event time's 10-byte varint: bit 64 set
+    assert _outcome(READER.decode, bytes(payload)) == _outcome(CODEC.decode, bytes(payload))
