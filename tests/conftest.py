@@ -3,7 +3,9 @@ whose topics are unique to each test."""
 
 from __future__ import annotations
 
+import math
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -11,6 +13,7 @@ import pytest
 
 from dreamumm.config import Settings, load_settings
 from infra import BrokerSettings, LocalBroker, ensure_jars, find_free_ports
+from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec
 
 SettingsFactory = Callable[..., Settings]
 
@@ -62,3 +65,32 @@ def make_settings(kafka_broker: LocalBroker, tmp_path: Path) -> SettingsFactory:
         return Settings.model_validate(data)
 
     return factory
+
+
+@dataclass(frozen=True)
+class BadRecords:
+    """Malformed inputs that every implementation of the job must dead-letter.
+
+    ``embedding`` is a VideoEmbedding of 2 dimensions, wrong for any configured dimension.
+    ``events`` are (key, value, expected dead-letter reason) triples for the events topic.
+    """
+
+    embedding: bytes
+    events: list[tuple[bytes, bytes | None, str]]
+
+
+@pytest.fixture(scope="session")
+def bad_records() -> BadRecords:
+    embedding = AvroCodec.for_schema(VIDEO_EMBEDDING).encode(
+        {"video_id": "bad", "vector": [1.0, 0.0], "model_version": "x", "produced_time_ms": 0})
+    event_codec = AvroCodec.for_schema(WATCH_EVENT)
+    good = {"user_id": "1", "video_id": "2", "watch_time_ms": 1.0, "duration_ms": 5, "event_time_ms": 1}
+    events = [
+        (b"1", b"garbage bytes", "invalid_avro"),
+        (b"1", event_codec.encode(good)[:-4], "invalid_avro"),
+        (b"1", embedding, "unknown_schema"),
+        (b"1", None, "missing_value"),
+        (b"1", event_codec.encode({**good, "watch_time_ms": math.nan}), "invalid_field"),
+        (b"", event_codec.encode({**good, "user_id": ""}), "invalid_field"),
+    ]
+    return BadRecords(embedding, events)

@@ -13,6 +13,7 @@ import os
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from dreamumm.summary import RunSummary, summarise_run
 from embeddings import load_events
 from jobs.weighting import build_threshold_rule
 from operators import cosine, reference_interests
-from schemas import USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec
+from schemas import USER_INTEREST, WATCH_EVENT, AvroCodec
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,9 @@ MODEL_VERSION = "synthetic-v1"
 RUN_TIMEOUT_S = 300
 
 
-def publish_stream(settings: Settings) -> tuple[pd.DataFrame, dict[int, np.ndarray], Counter[str]]:
+def publish_stream(
+    settings: Settings, bad_records: Any
+) -> tuple[pd.DataFrame, dict[int, np.ndarray], Counter[str]]:
     """Publish embeddings, SYNTHETIC events, model-switch events and bad records.
 
     Returns the synthetic events, the embeddings that the reference uses and the dead-letter
@@ -61,25 +64,14 @@ def publish_stream(settings: Settings) -> tuple[pd.DataFrame, dict[int, np.ndarr
     kafka_io.produce(bootstrap, kafka.embeddings_topic,
                      video_embedding_records({video: -vectors[video] for video in stale}, MODEL_VERSION))
     kafka_io.produce(bootstrap, kafka.embeddings_topic, video_embedding_records(published, MODEL_VERSION))
-    bad_embedding = AvroCodec.for_schema(VIDEO_EMBEDDING).encode(
-        {"video_id": "bad", "vector": [1.0, 0.0], "model_version": "x", "produced_time_ms": 0})
-    kafka_io.produce(bootstrap, kafka.embeddings_topic, [(b"bad", bad_embedding)])
+    kafka_io.produce(bootstrap, kafka.embeddings_topic, [(b"bad", bad_records.embedding)])
     kafka_io.produce(bootstrap, kafka.embeddings_topic, model_switch_embeddings(dimension))
 
     kafka_io.produce(bootstrap, kafka.events_topic, watch_event_records(events, sort_by_time=False))
     kafka_io.produce(bootstrap, kafka.events_topic, model_switch_events())
-    event_codec = AvroCodec.for_schema(WATCH_EVENT)
-    good = {"user_id": "1", "video_id": "2", "watch_time_ms": 1.0, "duration_ms": 5, "event_time_ms": 1}
-    bad_records = [
-        (b"1", b"garbage bytes", "invalid_avro"),
-        (b"1", event_codec.encode(good)[:-4], "invalid_avro"),
-        (b"1", bad_embedding, "unknown_schema"),
-        (b"1", None, "missing_value"),
-        (b"1", event_codec.encode({**good, "watch_time_ms": math.nan}), "invalid_field"),
-        (b"", event_codec.encode({**good, "user_id": ""}), "invalid_field"),
-    ]
-    kafka_io.produce(bootstrap, kafka.events_topic, [(key, value) for key, value, _ in bad_records])
-    expected = Counter(reason for _, _, reason in bad_records)
+    bad_events = bad_records.events
+    kafka_io.produce(bootstrap, kafka.events_topic, [(key, value) for key, value, _ in bad_events])
+    expected = Counter(reason for _, _, reason in bad_events)
     expected["missing_embedding"] = int(events["video_id"].isin(withheld).sum())
     return events, published, expected
 
@@ -149,9 +141,9 @@ def check_switch_users(summary: RunSummary) -> None:
                     reason="no .venv-baselines: create it with python3.11 -m venv .venv-baselines && "
                            ".venv-baselines/bin/pip install -r benchmarks/baselines/requirements.txt")
 @pytest.mark.parametrize("module", ["plain_python", "quix_streams_job"])
-def test_baseline_matches_reference(module: str, make_settings, tmp_path: Path) -> None:
+def test_baseline_matches_reference(bad_records, module: str, make_settings, tmp_path: Path) -> None:
     settings = make_settings()
-    events, published, expected_dead_letters = publish_stream(settings)
+    events, published, expected_dead_letters = publish_stream(settings, bad_records)
     events_published = kafka_io.count_records(settings.kafka.bootstrap_servers, settings.kafka.events_topic)
     spec_path = write_spec(settings, tmp_path / "spec.json", tmp_path / "state", events_published)
 

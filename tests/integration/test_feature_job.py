@@ -3,9 +3,9 @@ float64 reference computed straight from the shipped KuaiRand sample."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,14 +27,16 @@ from embeddings import (
 from jobs.feature_job import run_feature_job
 from jobs.weighting import build_threshold_rule
 from operators import cosine, reference_interests
-from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec
+from schemas import WATCH_EVENT, AvroCodec
 
 pytestmark = pytest.mark.integration
 
 VIDEOS_WITHOUT_EMBEDDING = 12
 
 
-def publish_sample(settings: Settings) -> tuple[pd.DataFrame, dict[int, np.ndarray], Counter[str]]:
+def publish_sample(
+    settings: Settings, bad_records: Any
+) -> tuple[pd.DataFrame, dict[int, np.ndarray], Counter[str]]:
     """Publish embeddings (minus a few videos), the real events and some bad records.
 
     Returns the events, the published embeddings and the dead-letter reasons the bad records expect.
@@ -47,23 +49,12 @@ def publish_sample(settings: Settings) -> tuple[pd.DataFrame, dict[int, np.ndarr
     published = {video: vector for video, vector in vectors.items() if video not in set(withheld)}
     bootstrap = settings.kafka.bootstrap_servers
     kafka_io.produce(bootstrap, settings.kafka.embeddings_topic, video_embedding_records(published, model_version(config)))
-    bad_embedding = AvroCodec.for_schema(VIDEO_EMBEDDING).encode(
-        {"video_id": "bad", "vector": [1.0, 0.0], "model_version": "x", "produced_time_ms": 0})
-    kafka_io.produce(bootstrap, settings.kafka.embeddings_topic, [(b"bad", bad_embedding)])
+    kafka_io.produce(bootstrap, settings.kafka.embeddings_topic, [(b"bad", bad_records.embedding)])
 
     kafka_io.produce(bootstrap, settings.kafka.events_topic, watch_event_records(events))
-    event_codec = AvroCodec.for_schema(WATCH_EVENT)
-    good = {"user_id": "1", "video_id": "2", "watch_time_ms": 1.0, "duration_ms": 5, "event_time_ms": 1}
-    bad_records = [
-        (b"1", b"garbage bytes", "invalid_avro"),
-        (b"1", event_codec.encode(good)[:-4], "invalid_avro"),
-        (b"1", bad_embedding, "unknown_schema"),
-        (b"1", None, "missing_value"),
-        (b"1", event_codec.encode({**good, "watch_time_ms": math.nan}), "invalid_field"),
-        (b"", event_codec.encode({**good, "user_id": ""}), "invalid_field"),
-    ]
-    kafka_io.produce(bootstrap, settings.kafka.events_topic, [(key, value) for key, value, _ in bad_records])
-    expected = Counter(reason for _, _, reason in bad_records)
+    bad_events = bad_records.events
+    kafka_io.produce(bootstrap, settings.kafka.events_topic, [(key, value) for key, value, _ in bad_events])
+    expected = Counter(reason for _, _, reason in bad_events)
     expected["missing_embedding"] = int(events["video_id"].isin(withheld).sum())
     return events, published, expected
 
@@ -91,21 +82,21 @@ def check_against_reference(settings: Settings, events: pd.DataFrame, published:
     assert summary.feature_tombstones == 0
 
 
-def test_job_matches_reference_emitting_every_event(make_settings, runtime_jars) -> None:
+def test_job_matches_reference_emitting_every_event(bad_records, make_settings, runtime_jars) -> None:
     settings = make_settings(emission={"policy": "every_event"})
-    events, published, expected = publish_sample(settings)
+    events, published, expected = publish_sample(settings, bad_records)
 
     run_feature_job(settings, runtime_jars)
 
     check_against_reference(settings, events, published, expected)
 
 
-def test_job_matches_reference_at_parallelism_2_with_interval(make_settings, runtime_jars) -> None:
+def test_job_matches_reference_at_parallelism_2_with_interval(bad_records, make_settings, runtime_jars) -> None:
     settings = make_settings(
         job={"parallelism": 2},
         emission={"policy": "interval", "interval_ms": 500},
     )
-    events, published, expected = publish_sample(settings)
+    events, published, expected = publish_sample(settings, bad_records)
 
     run_feature_job(settings, runtime_jars)
 

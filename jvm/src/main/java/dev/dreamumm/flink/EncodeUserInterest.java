@@ -16,7 +16,8 @@ import org.apache.flink.table.functions.ScalarFunction;
  * <p>The normalisation is {@code operators.normalise_rows} in Java: divide by the largest
  * absolute component, then by the Euclidean norm, in double precision, and round to float32.
  * A sum with a NaN or infinite component, an all-zero sum or a total weight that is not
- * positive has no direction; the upsert sink writes the null as a tombstone. The bytes are
+ * positive has no direction, so the function returns null and the upsert sink writes a
+ * tombstone. The bytes are
  * those of {@code schemas/user_interest_encoder.py}, field by field in the schema's order; the
  * caller passes the schema's 10-byte single-object header, so the fingerprint has one source.
  */
