@@ -1,8 +1,9 @@
 """The live part of the benchmark: the job runs unbounded while events arrive at a fixed rate.
 
-It measures event-to-feature latency (an event's append to the events topic to the append of
-the first UserInterest record that includes it), the state each user takes in the newest
-checkpoint, and the job's memory, at a load the caller picks (half the measured maximum).
+It measures three things at a load the caller picks (half the measured maximum). Latency is
+the time from an event's append to the events topic to the append of the first UserInterest
+record that includes it. State is what each user takes in the newest checkpoint. Memory is
+that of the job's process tree.
 """
 
 from __future__ import annotations
@@ -71,11 +72,12 @@ def _produce_paced(bootstrap_servers: str, topic: str, records: list[tuple[bytes
         due = int(rate * elapsed) - sent
         for _ in range(due):
             key, value = next(source)
-            try:
-                producer.produce(topic, key=key, value=value)
-            except BufferError:
-                producer.poll(0.05)
-                producer.produce(topic, key=key, value=value)
+            while True:
+                try:
+                    producer.produce(topic, key=key, value=value)
+                    break
+                except BufferError:
+                    producer.poll(0.05)  # The local queue is full: wait for deliveries.
         sent += max(due, 0)
         producer.poll(0)
         time.sleep(0.005)
@@ -108,7 +110,7 @@ def live_run(settings: Settings, workload: Workload, dimension: int, parallelism
         achieved = sent / (time.monotonic() - produce_started)
         before = rest.latest_checkpoint(job_id)
         time.sleep(3)  # The last events' features are at most a few batches behind.
-        # A checkpoint taken after the load holds every user the load touched.
+        # A checkpoint taken after the load contains every user the load touched.
         checkpoint = rest.wait_for_checkpoint(job_id, after_id=before.checkpoint_id if before else 0,
                                               timeout_s=3 * settings.job.checkpoint_interval_ms / 1000)
         heap = rest.heap_used_bytes()
