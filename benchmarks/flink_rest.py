@@ -50,7 +50,8 @@ class FlinkRest:
             except FlinkRestError:
                 pass
             if time.monotonic() > deadline:
-                raise FlinkRestError(f"no running job at {self._base} within {timeout_s} s")
+                raise FlinkRestError(f"timed out after {timeout_s} s waiting for a running job at {self._base}; "
+                                     "see the job's log for why it did not start")
             time.sleep(0.5)
 
     def latest_checkpoint(self, job_id: str) -> CheckpointSizes | None:
@@ -66,7 +67,7 @@ class FlinkRest:
         return CheckpointSizes(checkpoint_id, sizes, int(latest.get("end_to_end_duration", 0)))
 
     def wait_for_checkpoint(self, job_id: str, after_id: int, timeout_s: float) -> CheckpointSizes | None:
-        """Wait for a checkpoint newer than ``after_id``; return None if none completes in time."""
+        """Wait for a checkpoint newer than ``after_id``. Return None if none completes in time."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             sizes = self.latest_checkpoint(job_id)

@@ -1,4 +1,4 @@
-"""What the benchmark reads off the topics: progress over time, correctness, and latency.
+"""Readings of the benchmark's output topics: progress over time, correctness, and latency.
 
 Every benchmark topic uses LogAppendTime, so all times here come from one clock, the broker's.
 A UserInterest record counts the events its vector covers (``event_count`` plus

@@ -1,8 +1,8 @@
 """Running an alternative as a child process while sampling the memory and CPU of its process tree.
 
 The sampler reads ``/proc`` (Linux only): resident memory of the whole tree, the peak of that sum,
-and CPU seconds per kind of process, which shows where the time goes between the Flink JVM, the
-Python workers the JVM starts, the driver and the Kafka broker.
+and CPU seconds per kind of process. The CPU split shows where the time goes between the Flink
+JVM, the Python workers the JVM starts, the driver and the Kafka broker.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _read_stat(pid: int) -> tuple[int, int] | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # The command name is in parentheses and may contain spaces; fields follow the last ')'.
+    # The command name is in parentheses and may contain spaces, so fields follow the last ')'.
     fields = stat[stat.rindex(")") + 2:].split()
     return int(fields[1]), int(fields[11]) + int(fields[12])
 

@@ -1,8 +1,8 @@
 """``make bench``: the feature job against its baselines, Kafka to Kafka, on SYNTHETIC events.
 
 For each embedding dimension, every alternative replays the same recorded events topic into an
-output topic of its own, and the benchmark reads from the output topics how fast each one went,
-checks every user's final vector against the float64 reference, and records memory and CPU.
+output topic of its own. The benchmark reads from the output topics how fast each one went and
+checks every user's final vector against the float64 reference. It also records memory and CPU.
 Then the job runs live at half of its measured maximum rate to measure latency and state.
 Results print as ratios to the baselines of the same run and go to ``docs/benchmarks.md``.
 

@@ -28,6 +28,8 @@ def prepare_process_environment(settings: Settings) -> None:
     # On a local cluster PyFlink otherwise runs every Python function in this process ("loopback"),
     # all of them behind one interpreter lock. Separate worker processes run beside the JVM, as
     # they do on a real cluster.
+    # NOTE: _python_worker_execution_mode is read by PyFlink's TableEnvironment (checked in
+    # apache-flink 2.2.1) but is not a documented option, so a later release may drop it.
     os.environ["_python_worker_execution_mode"] = "process"
     tmp_dir = settings.job.work_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def read_double(payload: bytes, position: int) -> tuple[float, int]:
 
 
 def read_block_count(payload: bytes, position: int) -> tuple[int, int]:
-    """Read the item count of an array or map block; a negative count is followed by a byte size."""
+    """Read the item count of an array or map block. A negative count is followed by a byte size."""
     count, position = read_long(payload, position)
     if count < 0:
         count = -count

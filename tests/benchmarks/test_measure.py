@@ -23,7 +23,7 @@ def _record(user: str, vector: list[float], weight: float, count: int) -> UserIn
     return UserInterestRecord(user, np.asarray(vector, dtype=np.float32), weight, count, 5, 6, "v1", 0)
 
 
-def test_sustained_rate_ignores_start_up_and_tail() -> None:
+def test_sustained_rate_skips_start_and_tail() -> None:
     # 1,000 events: a slow start, then 100 events every 10 ms, then a slow tail.
     times = [0, 5_000] + [5_000 + 10 * step for step in range(1, 10)] + [60_000]
     covered = [50, 100] + [100 + 100 * step for step in range(1, 10)][:8] + [950, 1_000]
@@ -31,11 +31,11 @@ def test_sustained_rate_ignores_start_up_and_tail() -> None:
     assert sustained_rate(reading, 1_000) == pytest.approx(800 / 0.08)
 
 
-def test_sustained_rate_is_nan_when_the_output_stops_early() -> None:
+def test_sustained_rate_nan_when_incomplete() -> None:
     assert math.isnan(sustained_rate(_reading([0, 10], [10, 20]), 1_000))
 
 
-def test_compare_with_reference_flags_missing_users_and_wrong_counts() -> None:
+def test_compare_flags_missing_and_miscounted() -> None:
     reference = {
         1: ReferenceInterest(np.array([1.0, 0.0]), 2.0, 2, 5, 0),
         2: ReferenceInterest(np.array([0.0, 1.0]), 1.0, 1, 5, 0),
@@ -51,7 +51,7 @@ def test_compare_with_reference_flags_missing_users_and_wrong_counts() -> None:
     assert "DISAGREES" in wrong.describe()
 
 
-def test_event_latency_is_the_first_covering_record() -> None:
+def test_latency_uses_first_covering_record() -> None:
     events = [KafkaRecord("t", 0, offset, b"u1", b"", time) for offset, time in enumerate([1_000, 1_100, 1_200])]
     events.append(KafkaRecord("t", 1, 0, b"u2", b"", 1_300))
     # u1's first record covers two events, its second the third; u2 has no record yet.

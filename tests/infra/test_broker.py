@@ -51,7 +51,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory, runtime_jars: RuntimeJars) 
         transaction_max_timeout_ms=TRANSACTION_MAX_TIMEOUT_MS,
     )
     local_broker = LocalBroker(settings, jars=runtime_jars)
-    # A cluster id may start with "-", which the format command once read as an option; every
+    # A cluster id may start with "-", which the format command once read as an option. Every
     # run of this module starts from such an id.
     new_cluster_id = broker_module._new_cluster_id
     with pytest.MonkeyPatch.context() as patch:

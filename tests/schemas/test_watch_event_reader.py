@@ -34,13 +34,13 @@ def _outcome(decode, payload: bytes | None) -> object:
 
 @settings(max_examples=300, deadline=None)
 @given(_records)
-def test_reader_decodes_what_the_codec_wrote(record: dict) -> None:
+def test_reader_decodes_codec_output(record: dict) -> None:
     assert READER.decode(CODEC.encode(record)) == record
 
 
 @settings(max_examples=300, deadline=None)
 @given(_records, st.data())
-def test_reader_fails_as_the_codec_does_on_damaged_values(record: dict, data: st.DataObject) -> None:
+def test_reader_damaged_values_fail_like_codec(record: dict, data: st.DataObject) -> None:
     payload = bytearray(CODEC.encode(record))
     cut = data.draw(st.integers(min_value=0, max_value=len(payload)))
     flip = data.draw(st.integers(min_value=0, max_value=len(payload) - 1))
@@ -53,12 +53,12 @@ def test_reader_fails_as_the_codec_does_on_damaged_values(record: dict, data: st
         assert got == expected
 
 
-def test_reader_passes_tombstones_and_foreign_values_to_the_codec() -> None:
+def test_reader_defers_tombstones_and_foreign_values() -> None:
     for payload in (None, b"", b"\xc3\x01" + bytes(8) + b"\x02a"):
         assert _outcome(READER.decode, payload) == _outcome(CODEC.decode, payload)
 
 
-def test_reader_matches_the_codec_on_a_varint_past_64_bits() -> None:
+def test_reader_varint_past_64_bits() -> None:
     # A damaged event time whose tenth varint byte carries bits beyond 64 (found by hypothesis).
     record = {"user_id": "u", "video_id": "v", "watch_time_ms": 0.0, "duration_ms": None,
               "event_time_ms": 4_611_686_018_427_387_904, "event_id": None, "attributes": {}}
