@@ -10,6 +10,13 @@ reads with ``BinaryMessageDecoder``)::
 
 The fingerprint lets a reader reject a record written with a schema it does not know instead
 of misreading its bytes. No schema registry is needed: the schemas ship in this package.
+
+A codec encodes with one schema and decodes records written with that schema or with any of
+its ``accepted_writer_schemas``. Those are other versions of the same record, and Avro schema
+resolution turns each into a record of the codec's schema. For example,
+``AvroCodec.for_schema(WATCH_EVENT_V2, also_reads=(WATCH_EVENT,))`` decodes WatchEvent records
+of both versions as version 2 and fills ``client_platform`` with its default (null) for
+version 1 records.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
@@ -85,14 +92,29 @@ class AvroCodec:
     schema: dict[str, Any]
     accepted_writer_schemas: tuple[dict[str, Any], ...] = ()
 
+    def __post_init__(self) -> None:
+        for writer in self.accepted_writer_schemas:
+            check_resolvable(writer, self.schema)
+
     @classmethod
-    def for_schema(cls, name: str) -> "AvroCodec":
-        """Build the codec of ``schemas/<name>.avsc``."""
-        return cls(load_schema(name))
+    def for_schema(cls, name: str, also_reads: Iterable[str] = ()) -> "AvroCodec":
+        """Build the codec of ``schemas/<name>.avsc``.
+
+        The codec encodes with that schema. It decodes records written with that schema and,
+        resolved to it, records written with the schemas named in ``also_reads``. Raises
+        ``ValueError`` if one of those cannot be resolved to ``name``'s schema.
+        """
+        return cls(load_schema(name), tuple(load_schema(other) for other in also_reads))
 
     @property
     def header(self) -> bytes:
-        return _header_of(self.schema)
+        """Single-object header that ``encode`` writes: the marker and the schema's fingerprint."""
+        return single_object_header(self.schema)
+
+    @property
+    def writer_headers(self) -> frozenset[bytes]:
+        """Single-object headers of every writer schema that ``decode`` accepts."""
+        return frozenset(_writers_by_header(self.schema, self.accepted_writer_schemas))
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """Serialise ``record``; raises ``ValueError`` when it does not match the schema."""
@@ -144,9 +166,34 @@ class AvroCodec:
 _BUFFER_REPR = re.compile(r" from <_io\.BytesIO object at 0x[0-9a-f]+>")
 
 
-def _header_of(schema: dict[str, Any]) -> bytes:
+def single_object_header(schema: dict[str, Any]) -> bytes:
+    """Return the 10-byte single-object header of records written with ``schema``."""
     canonical = to_parsing_canonical_form(schema).encode("utf-8")
     return SINGLE_OBJECT_MARKER + struct.pack("<Q", rabin_fingerprint(canonical))
+
+
+def check_resolvable(writer: dict[str, Any], reader: dict[str, Any]) -> None:
+    """Raise ``ValueError`` if records of ``writer`` cannot be resolved to ``reader``.
+
+    Avro resolves two record schemas when their full names match, or the writer's full name is
+    one of the reader's aliases, and every reader field that the writer lacks has a default.
+    NOTE: this checks only those two rules. fastavro checks the types of the shared fields
+    while it decodes, and raises ``SchemaResolutionError`` there when they do not match.
+    """
+    reader_names = {reader["name"], *reader.get("aliases", ())}
+    if writer["name"] not in reader_names:
+        raise ValueError(
+            f"writer schema {writer['name']} cannot be resolved to reader schema {reader['name']}: "
+            "Avro resolves records only when their full names match or the reader lists the writer's name as an alias"
+        )
+    writer_fields = {field["name"] for field in writer["fields"]}
+    for field in reader["fields"]:
+        field_names = {field["name"], *field.get("aliases", ())}
+        if field_names.isdisjoint(writer_fields) and "default" not in field:
+            raise ValueError(
+                f"writer schema {writer['name']} has no field {field['name']!r}, and the reader schema gives "
+                "it no default; add a default to the reader's field to read records of that writer"
+            )
 
 
 # Codecs are frozen dataclasses holding dicts, so they are not hashable: cache by id instead.
@@ -159,6 +206,6 @@ def _writers_by_header(
     cache_key = (id(schema), *map(id, accepted))
     writers = _WRITER_CACHE.get(cache_key)
     if writers is None:
-        writers = {_header_of(candidate): candidate for candidate in (schema, *accepted)}
+        writers = {single_object_header(candidate): candidate for candidate in (schema, *accepted)}
         _WRITER_CACHE[cache_key] = writers
     return writers

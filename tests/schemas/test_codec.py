@@ -9,10 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import DEAD_LETTER, USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError, load_schema
-from schemas.codec import SCHEMA_DIR, rabin_fingerprint
+from schemas import (
+    DEAD_LETTER,
+    USER_INTEREST,
+    VIDEO_EMBEDDING,
+    WATCH_EVENT,
+    WATCH_EVENT_V2,
+    AvroCodec,
+    DecodeError,
+    load_schema,
+)
+from schemas.codec import SCHEMA_DIR, rabin_fingerprint, single_object_header
 
-ALL_SCHEMAS = (WATCH_EVENT, VIDEO_EMBEDDING, USER_INTEREST, DEAD_LETTER)
+ALL_SCHEMAS = (WATCH_EVENT, WATCH_EVENT_V2, VIDEO_EMBEDDING, USER_INTEREST, DEAD_LETTER)
 
 
 def make_event(**overrides: object) -> dict[str, object]:
@@ -133,5 +142,96 @@ def test_decode_corrupted_record_raises_only_decode_error(data: st.DataObject) -
     payload[position] = data.draw(st.integers(0, 255))
     try:
         codec.decode(bytes(payload))
+    except DecodeError:
+        pass
+
+
+def _both_versions() -> AvroCodec:
+    return AvroCodec.for_schema(WATCH_EVENT_V2, also_reads=(WATCH_EVENT,))
+
+
+def _v3_schema() -> dict[str, object]:
+    """Return a third WatchEvent version, unknown to every codec in these tests: version 2 plus one field."""
+    raw = json.loads((SCHEMA_DIR / f"{WATCH_EVENT_V2}.avsc").read_text(encoding="utf-8"))
+    raw["fields"].append({"name": "app_version", "type": ["null", "string"], "default": None})
+    return fastavro.parse_schema(raw)
+
+
+def test_v2_appends_only_client_platform() -> None:
+    v1_fields = load_schema(WATCH_EVENT)["fields"]
+    v2_fields = load_schema(WATCH_EVENT_V2)["fields"]
+    assert v2_fields[:-1] == v1_fields
+    assert v2_fields[-1]["name"] == "client_platform"
+    assert v2_fields[-1]["type"] == ["null", "string"]
+    assert v2_fields[-1]["default"] is None
+    assert load_schema(WATCH_EVENT_V2)["name"] == load_schema(WATCH_EVENT)["name"]
+
+
+def test_v2_fingerprint_differs_from_v1() -> None:
+    assert single_object_header(load_schema(WATCH_EVENT_V2)) != single_object_header(load_schema(WATCH_EVENT))
+
+
+def test_both_versions_codec_reads_v1() -> None:
+    payload = AvroCodec.for_schema(WATCH_EVENT).encode(make_event())
+    decoded = _both_versions().decode(payload)
+    assert decoded == {**make_event(), "event_id": None, "attributes": {}, "client_platform": None}
+
+
+def test_both_versions_codec_reads_v2() -> None:
+    payload = AvroCodec.for_schema(WATCH_EVENT_V2).encode(make_event(client_platform="ios"))
+    assert _both_versions().decode(payload)["client_platform"] == "ios"
+
+
+def test_both_versions_codec_encodes_v2() -> None:
+    codec = _both_versions()
+    payload = codec.encode(make_event(client_platform="web"))
+    assert payload.startswith(single_object_header(load_schema(WATCH_EVENT_V2)))
+    assert codec.writer_headers == {
+        single_object_header(load_schema(WATCH_EVENT)),
+        single_object_header(load_schema(WATCH_EVENT_V2)),
+    }
+
+
+def test_v1_codec_reads_v2_without_platform() -> None:
+    codec = AvroCodec.for_schema(WATCH_EVENT, also_reads=(WATCH_EVENT_V2,))
+    payload = AvroCodec.for_schema(WATCH_EVENT_V2).encode(make_event(client_platform="android"))
+    assert codec.decode(payload) == {**make_event(), "event_id": None, "attributes": {}}
+
+
+def test_v1_codec_alone_rejects_v2() -> None:
+    payload = AvroCodec.for_schema(WATCH_EVENT_V2).encode(make_event())
+    with pytest.raises(DecodeError) as caught:
+        AvroCodec.for_schema(WATCH_EVENT).decode(payload)
+    assert caught.value.reason == "unknown_schema"
+
+
+def test_both_versions_codec_rejects_third_version() -> None:
+    payload = AvroCodec(_v3_schema()).encode(make_event(app_version="9.1"))
+    with pytest.raises(DecodeError) as caught:
+        _both_versions().decode(payload)
+    assert caught.value.reason == "unknown_schema"
+    assert payload[2:10].hex() in caught.value.detail
+
+
+def test_also_reads_rejects_other_record() -> None:
+    with pytest.raises(ValueError, match="VideoEmbedding cannot be resolved"):
+        AvroCodec.for_schema(WATCH_EVENT, also_reads=(VIDEO_EMBEDDING,))
+
+
+def test_also_reads_rejects_missing_field_without_default() -> None:
+    raw = json.loads((SCHEMA_DIR / f"{WATCH_EVENT_V2}.avsc").read_text(encoding="utf-8"))
+    del raw["fields"][-1]["default"]
+    with pytest.raises(ValueError, match="no field 'client_platform'"):
+        AvroCodec(fastavro.parse_schema(raw), (load_schema(WATCH_EVENT),))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_v1_as_v2_raises_decode_error(data: st.DataObject) -> None:
+    payload = bytearray(AvroCodec.for_schema(WATCH_EVENT).encode(make_event(attributes={"tab": "1"}, event_id="e")))
+    position = data.draw(st.integers(10, len(payload) - 1))
+    payload[position] = data.draw(st.integers(0, 255))
+    try:
+        _both_versions().decode(bytes(payload))
     except DecodeError:
         pass
