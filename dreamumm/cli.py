@@ -74,13 +74,54 @@ def cmd_publish_events(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_run_job(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.feature_job import run_feature_job
 
-    if args.bounded:
-        settings = settings.model_copy(update={"job": settings.job.model_copy(update={"bounded": True})})
+    try:
+        settings = _with_job_options(settings, args)
+    except (ValueError, OSError) as error:
+        _out(f"run-job: {error}")
+        return 2
     runtime = steps.prepare_runtime()
-    steps.require_topics(settings)
     run = run_feature_job(settings, runtime.jars)
-    _out(f"job {run.job_id} finished in {run.seconds:.1f} s")
+    _out(f"job {run.job_id} finished in {run.seconds:.1f} s; {run.counters.describe()}")
     return 0
+
+
+def _with_job_options(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Apply run-job's command-line options to the job settings and validate the result."""
+    from jobs.checkpoints import checkpoints_root, latest_checkpoint
+
+    job: dict[str, object] = {}
+    if args.bounded:
+        job["bounded"] = True
+    if args.restore == "latest":
+        found = latest_checkpoint(checkpoints_root(settings))
+        if found is None:
+            raise ValueError(f"--restore latest: no completed checkpoint under {checkpoints_root(settings)}")
+        job["restore_from"] = found
+    elif args.restore:
+        job["restore_from"] = Path(args.restore)
+    if args.from_timestamp is not None:
+        job.update(events_startup_mode="timestamp", events_start_timestamp_ms=args.from_timestamp)
+    if args.range is not None:
+        topic, start, stop = _offset_range(args.range)
+        if topic != settings.kafka.events_topic:
+            raise ValueError(f"--range {args.range} covers topic {topic}, but the job reads "
+                             f"{settings.kafka.events_topic} (kafka.events_topic)")
+        job.update(bounded=True, events_startup_mode="specific-offsets", events_start_offsets=start,
+                   events_stop_offsets=stop)
+    data = settings.model_dump()
+    data["job"].update(job)
+    return Settings.model_validate(data)
+
+
+def _offset_range(path: Path) -> tuple[str, dict[int, int], dict[int, int]]:
+    """Return (topic, start offsets, end offsets) of a recording's manifest.json or a replay-manifest.json."""
+    from recording import REPLAY_MANIFEST_FILE, Manifest, ReplayResult
+
+    if path.name == REPLAY_MANIFEST_FILE or (path.is_dir() and (path / REPLAY_MANIFEST_FILE).exists()):
+        replay = ReplayResult.load(path)
+        return replay.target_topic, replay.start_offsets(), replay.end_offsets()
+    manifest = Manifest.load(path)
+    return manifest.topic, manifest.start_offsets(), manifest.end_offsets()
 
 
 def cmd_read_features(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,6 +140,76 @@ def cmd_read_features(settings: Settings, args: argparse.Namespace) -> int:
         _out(f"user {user.user_id}: events={user.event_count} weight={user.total_weight:.3f} "
              f"last_event_ms={user.last_event_time_ms} model={user.model_version} vector=[{head}, ...]")
     return 0
+
+
+def cmd_record(settings: Settings, args: argparse.Namespace) -> int:
+    from recording import ManifestError, RecordingError, record_topic
+
+    try:
+        manifest = record_topic(settings.kafka.bootstrap_servers, args.topic, args.out, args.start, args.stop,
+                                show_progress=True)
+    except (RecordingError, ManifestError) as error:
+        logger.error("record failed: %s", error)
+        return 1
+    _out(f"recorded {manifest.record_count} records of {manifest.topic} "
+         f"({manifest.partition_count} partitions) into {args.out}")
+    for count in manifest.value_schemas:
+        schema = f"{count.schema_file} ({count.schema_name})" if count.schema_file else "a schema not in schemas/"
+        _out(f"  {count.record_count} values with fingerprint {count.fingerprint}: {schema}")
+    if manifest.null_value_count or manifest.unmarked_value_count:
+        _out(f"  {manifest.null_value_count} null values, {manifest.unmarked_value_count} values without "
+             "the Avro single-object marker")
+    return 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from recording import REPLAY_MANIFEST_FILE, ManifestError, ReplayError, replay_recording
+
+    try:
+        result = replay_recording(
+            settings.kafka.bootstrap_servers, args.in_dir, args.topic, args.speed, args.partitioning,
+            allow_log_append_time=args.allow_log_append_time, manifest_out=args.manifest_out,
+            replication_factor=settings.kafka.replication_factor, show_progress=True,
+        )
+    except (ManifestError, ReplayError) as error:
+        logger.error("replay failed: %s", error)
+        return 1
+    _out(f"replayed {result.record_count} records of {result.source_topic} into {result.target_topic} "
+         f"in {result.seconds:.1f} s")
+    ranges = ", ".join(f"{p.partition}: {p.start_offset} to {p.end_offset}" for p in result.partitions)
+    _out(f"offsets written per partition (start inclusive, end exclusive): {ranges}")
+    _out(f"replay manifest: {args.manifest_out or args.in_dir / REPLAY_MANIFEST_FILE}")
+    return 0
+
+
+def _argument_parser_of(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """Wrap a parse function so that argparse reports its ValueError message as an invalid argument."""
+
+    def parse_argument(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+
+    return parse_argument
+
+
+def _parse_start(text: str) -> object:
+    from recording import parse_start
+
+    return parse_start(text)
+
+
+def _parse_stop(text: str) -> object:
+    from recording import parse_stop
+
+    return parse_stop(text)
+
+
+def _parse_speed(text: str) -> object:
+    from recording import parse_speed
+
+    return parse_speed(text)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -155,10 +266,42 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--events", type=Path, help="event CSV (default: shipped KuaiRand-1K extract)")
     job = add("run-job", cmd_run_job, "run the feature job on a local embedded Flink cluster")
     job.add_argument("--bounded", action="store_true", help="stop at the end offsets seen at start")
+    job.add_argument("--restore", metavar="PATH|latest",
+                     help="restore state and offsets from a checkpoint or savepoint folder, or from the newest "
+                          "completed checkpoint under job.work_dir with 'latest'")
+    job.add_argument("--from-timestamp", type=int, metavar="MS",
+                     help="start the events topic at this record timestamp (epoch ms) instead of the earliest offset")
+    job.add_argument("--range", type=Path, metavar="MANIFEST",
+                     help="read exactly the offsets of a recording's manifest.json or a replay-manifest.json, "
+                          "then stop (implies --bounded)")
     read = add("read-features", cmd_read_features, "print the newest vector per user from the feature topic")
     read.add_argument("--user", help="print only this user id")
     read.add_argument("--limit", type=int, default=10, help="maximum users to print (default: 10)")
     add("demo", cmd_demo, "run everything on the shipped KuaiRand sample and print a summary")
+    record = add("record", cmd_record, "record a topic's committed records into Avro files and a manifest.json")
+    record.add_argument("--topic", required=True, help="topic to record")
+    record.add_argument("--out", type=Path, required=True, help="new or empty folder to write the recording to")
+    record.add_argument("--from", dest="start", type=_argument_parser_of(_parse_start), default="earliest",
+                        help="first offsets: earliest (default), timestamp:MS (first record at or after MS, in ms "
+                             "since the Unix epoch), or offsets:FILE (a JSON object {\"partition\": offset}, "
+                             "or an earlier recording's manifest.json to continue it)")
+    record.add_argument("--to", dest="stop", type=_argument_parser_of(_parse_stop), default="end",
+                        help="end offsets (exclusive): end (default, the last stable offsets at start) or "
+                             "timestamp:MS (stop before the first record at or after MS)")
+    replay = add("replay", cmd_replay, "produce a recording back into a topic, keeping keys, values, headers, "
+                                       "timestamps and per-partition order")
+    replay.add_argument("--in", dest="in_dir", type=Path, required=True, help="folder of the recording")
+    replay.add_argument("--topic", help="target topic, created if missing (default: the recorded topic)")
+    replay.add_argument("--speed", type=_argument_parser_of(_parse_speed), default="max",
+                        help="max (default) to send as fast as possible, or K > 0 to pace by record "
+                             "timestamps at K times real time")
+    replay.add_argument("--partitioning", choices=["same", "key"], default="same",
+                        help="same (default) writes each record to its recorded partition number, and key "
+                             "lets the murmur2 partitioner choose by key")
+    replay.add_argument("--allow-log-append-time", action="store_true",
+                        help="replay into a LogAppendTime topic, whose broker replaces the recorded timestamps")
+    replay.add_argument("--manifest-out", type=Path,
+                        help="where to write the replay manifest (default: replay-manifest.json in the recording)")
     return parser
 
 

@@ -10,6 +10,7 @@ and an invalid value raises ``ConfigError`` naming the field, the value and the 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping, Union
 
@@ -23,6 +24,18 @@ ENV_PREFIX = "DREAMUMM__"
 
 class ConfigError(ValueError):
     """Raised when the configuration file or an override is invalid."""
+
+
+# A host name, an IPv4 address or a bracketed IPv6 address, then a port.
+_HOST_PORT_PATTERN = re.compile(r"(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
+
+
+def split_host_port(address: str) -> tuple[str, int] | None:
+    """Return the host (IPv6 without brackets) and port of ``host:port``, or None if it is not one."""
+    match = _HOST_PORT_PATTERN.fullmatch(address)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        return None
+    return match["host"].strip("[]"), int(match["port"])
 
 
 class _Section(BaseModel):
@@ -42,6 +55,8 @@ class KafkaSettings(_Section):
     """Compacted topic the job writes UserInterest records to, keyed by user id."""
     dead_letter_topic: str = "watch-events-dead-letter"
     """Topic of DeadLetter records: input the job could not use, with the reason."""
+    deletions_topic: str = "user-deletions"
+    """Control topic of UserDeletion records, keyed by user id: each one erases a user's vector."""
     partitions: int = Field(default=2, ge=1)
     """Partition count used when this project creates the topics."""
     replication_factor: int = Field(default=1, ge=1)
@@ -107,6 +122,10 @@ class PreferenceSettings(_Section):
     """Rule for the long-view threshold t."""
     max_watch_time_ms: float = Field(default=86_400_000.0, gt=0)
     """Watch times above this (default one day) are dead-lettered as implausible."""
+    recency_half_life_ms: float | None = Field(default=None, gt=0)
+    """Half-life in ms of an exponential decay on event time: an event's weight halves for every
+    half-life between it and the user's newest event. None (the default) keeps the method's plain
+    sum, in which every event counts fully however old it is."""
 
 
 class EmbeddingSettings(_Section):
@@ -136,21 +155,54 @@ class JobSettings(_Section):
     """Parallelism of every operator."""
     bounded: bool = False
     """Stop at the end offsets seen at start (backfill, demo) instead of running forever."""
-    events_startup_mode: Literal["earliest-offset", "group-offsets", "latest-offset"] = "earliest-offset"
-    """Start position of an unbounded job without restored state in the events topic. The default rebuilds
-    every user's sum from the oldest retained event. group-offsets resumes after the consumer
-    group's committed offsets, which is right only when the state comes from a checkpoint."""
-    embedding_wait_ms: int = Field(default=200, ge=0)
-    """An event joins with the newest embedding of its video appended to Kafka at most this
-    long after the event; otherwise it is dead-lettered. Every event waits this long."""
-    append_time_disorder_ms: int = Field(default=50, ge=0)
-    """How far Kafka record timestamps may run backwards within a partition (watermark delay)."""
+    events_startup_mode: Literal[
+        "earliest-offset", "group-offsets", "latest-offset", "timestamp", "specific-offsets"] = "earliest-offset"
+    """Start position in the events topic of a job without restored state. The default rebuilds every
+    user's sum from the oldest retained event. timestamp starts at events_start_timestamp_ms,
+    specific-offsets at events_start_offsets. group-offsets resumes after the consumer group's
+    committed offsets, which is right only when the state comes from a checkpoint. A job restored
+    from a checkpoint or savepoint ignores this and resumes at the offsets stored there."""
+    events_start_timestamp_ms: int | None = Field(default=None, ge=0)
+    """Kafka record timestamp (epoch ms) to start from, with events_startup_mode timestamp."""
+    events_start_offsets: dict[int, int] | None = None
+    """Partition to first offset to read, with events_startup_mode specific-offsets."""
+    events_stop_offsets: dict[int, int] | None = None
+    """With bounded, partition to end offset (exclusive) at which the events source stops, for
+    example the end offsets of a recording's manifest. None stops at the offsets that are the
+    newest when the job starts. It must list every partition of the topic; the job checks this at start."""
+    event_time_disorder_ms: int = Field(default=200, ge=0)
+    """Bounded disorder of event times: the watermark trails the largest event time read by this
+    much. An event within it of the newest event waits for the watermark, so that it joins the
+    embedding version valid at its time; older events are joined as they arrive."""
+    allowed_lateness_ms: int = Field(default=86_400_000, ge=0)
+    """An event whose Kafka record timestamp is more than this after its event time is dead-lettered
+    as too_late. The rule looks at the record alone, so a replay that keeps the record timestamps
+    gets the same verdicts as the live run. The default is one day."""
+    max_event_time_ahead_ms: int = Field(default=3_600_000, ge=0)
+    """An event whose time is more than this after its Kafka record timestamp is dead-lettered as
+    invalid_field, because one event from a clock in the future would move the watermark ahead
+    and make every later event late."""
+    dedup_window_ms: int = Field(default=600_000, ge=0)
+    """Duplicates of an event (same event id, or without ids the same video and event time, for
+    one user) are dropped when they are at most this much older than the user's newest event.
+    0 turns deduplication off."""
+    delivery_guarantee: Literal["exactly-once", "at-least-once"] = "exactly-once"
+    """exactly-once writes the feature and dead-letter topics in Kafka transactions committed at
+    each checkpoint, so read_committed consumers see every record once but only after the
+    checkpoint completes. at-least-once writes at once and may repeat records after a failure."""
+    transaction_timeout_ms: int = Field(default=600_000, ge=1_000)
+    """Kafka transaction timeout of the exactly-once sinks. It must exceed the time between two
+    checkpoints plus a restart, and must not exceed the broker's transaction.max.timeout.ms
+    (Kafka's default is 900000); the job checks the broker's value at start."""
+    restore_from: Path | None = None
+    """Checkpoint or savepoint folder to restore the job's state and offsets from."""
     idle_timeout_ms: int = Field(default=1_000, ge=1)
     """A source partition without records for this long is idle and stops holding back the watermark."""
     watermark_interval_ms: int = Field(default=50, ge=1)
     """Interval between watermark updates of the sources."""
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)
-    """Interval between Flink checkpoints."""
+    """Interval between Flink checkpoints. With exactly-once delivery it is also how long
+    read_committed consumers wait for new features, at most."""
     state_backend: Literal["hashmap", "rocksdb"] = "hashmap"
     """Flink state backend."""
     mini_batch_size: int = Field(default=5_000, ge=1)
@@ -165,7 +217,41 @@ class JobSettings(_Section):
     """Port of the local Flink cluster's REST API on 127.0.0.1 (job status, checkpoint sizes,
     metrics). None leaves the port to Flink."""
     work_dir: Path = REPO_ROOT / "var" / "flink"
-    """Folder for Flink's temporary files and checkpoints."""
+    """Folder for Flink's temporary files, checkpoints and the counter files of the job's metrics."""
+    jobmanager_address: str | None = None
+    """host:port of a standalone Flink cluster's REST endpoint; None runs the job on an embedded
+    local cluster in this process."""
+
+    @model_validator(mode="after")
+    def _positions_complete(self) -> "JobSettings":
+        if self.events_startup_mode == "timestamp" and self.events_start_timestamp_ms is None:
+            raise ValueError("events_startup_mode timestamp needs events_start_timestamp_ms")
+        if self.events_startup_mode == "specific-offsets" and not self.events_start_offsets:
+            raise ValueError("events_startup_mode specific-offsets needs events_start_offsets")
+        if self.events_stop_offsets is not None and not self.bounded:
+            raise ValueError("events_stop_offsets needs bounded: true")
+        for name in ("events_start_offsets", "events_stop_offsets"):
+            offsets = getattr(self, name) or {}
+            if any(partition < 0 or offset < 0 for partition, offset in offsets.items()):
+                raise ValueError(f"{name} must map partitions >= 0 to offsets >= 0, got {offsets}")
+        if self.delivery_guarantee == "exactly-once" and self.transaction_timeout_ms <= self.checkpoint_interval_ms:
+            raise ValueError(f"transaction_timeout_ms ({self.transaction_timeout_ms}) must exceed "
+                             f"checkpoint_interval_ms ({self.checkpoint_interval_ms}) with exactly-once delivery")
+        return self
+
+    @field_validator("jobmanager_address")
+    @classmethod
+    def _host_and_port(cls, address: str | None) -> str | None:
+        if address is not None and split_host_port(address) is None:
+            raise ValueError(f"expected host:port with a port from 1 to 65535, such as 127.0.0.1:8081, got {address!r}")
+        return address
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> "JobSettings":
+        if self.jobmanager_address is not None and self.rest_port is not None:
+            raise ValueError(f"rest_port ({self.rest_port}) applies only to the embedded cluster, but "
+                             f"jobmanager_address ({self.jobmanager_address}) selects a standalone one; unset one of them")
+        return self
 
 
 class BrokerSettings(_Section):
@@ -192,9 +278,10 @@ class Settings(_Section):
     @field_validator("kafka")
     @classmethod
     def _distinct_topics(cls, kafka: KafkaSettings) -> KafkaSettings:
-        topics = [kafka.events_topic, kafka.embeddings_topic, kafka.features_topic, kafka.dead_letter_topic]
+        topics = [kafka.events_topic, kafka.embeddings_topic, kafka.features_topic, kafka.dead_letter_topic,
+                  kafka.deletions_topic]
         if len(set(topics)) != len(topics):
-            raise ValueError(f"the four topics must be distinct, got {topics}")
+            raise ValueError(f"the five topics must be distinct, got {topics}")
         return kafka
 
 

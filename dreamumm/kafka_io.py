@@ -28,10 +28,12 @@ class KafkaRecord:
 def produce(
     bootstrap_servers: str,
     topic: str,
-    records: Iterable[tuple[bytes | None, bytes | None]],
+    records: Iterable[tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, int]],
     flush_timeout_s: float = 60.0,
 ) -> int:
-    """Write (key, value) pairs to ``topic`` with an idempotent producer and return the count.
+    """Write (key, value) or (key, value, timestamp in epoch ms) records to ``topic``; return the count.
+
+    The producer is idempotent. A record without a timestamp gets the producer's current time.
 
     Raises ``KafkaException`` if any record was not acknowledged within ``flush_timeout_s``.
     """
@@ -51,10 +53,12 @@ def produce(
             failures.append(str(error))
 
     count = 0
-    for key, value in records:
+    for record in records:
+        key, value = record[0], record[1]
+        timestamp = record[2] if len(record) > 2 else 0  # 0: librdkafka uses the current time
         while True:
             try:
-                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                producer.produce(topic, key=key, value=value, timestamp=timestamp, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.1)  # The local queue is full: wait for deliveries.
@@ -123,6 +127,12 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> I
                 continue
             if message.error() is not None:
                 if message.error().code() == KafkaError._PARTITION_EOF:
+                    # The end event reports the offset after the last one fetched, transaction
+                    # markers included, so it completes a partition whose last offsets are markers.
+                    partition = message.partition()
+                    if partition in end_by_partition and message.offset() >= end_by_partition[partition]:
+                        del end_by_partition[partition]
+                        consumer.incremental_unassign([TopicPartition(topic, partition)])
                     continue
                 raise KafkaException(message.error())
             partition, offset = message.partition(), message.offset()
@@ -136,6 +146,7 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> I
             # reader never receives. Its position then passes the end, which also completes the partition.
             for done in [p for p in end_by_partition if _position(consumer, topic, p) >= end_by_partition[p]]:
                 del end_by_partition[done]
+                consumer.incremental_unassign([TopicPartition(topic, done)])
     finally:
         consumer.close()
 
@@ -165,4 +176,5 @@ def _consumer(bootstrap_servers: str) -> Consumer:
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
         "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
     })

@@ -39,16 +39,22 @@ def local_broker(settings: Settings, runtime: Runtime) -> LocalBroker:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """Return the four topics of the pipeline; embeddings and features are compacted."""
+    """Return the five topics of the pipeline; embeddings, features and deletions are compacted.
+
+    The topics keep the producer's record timestamps (CreateTime, Kafka's default), so that a
+    replay that writes the recorded timestamps gives the job the same input as the original.
+    """
     kafka = settings.kafka
-    # The job's embedding join compares append times, so the broker, not each producer's clock,
-    # sets the timestamps of the two input topics.
-    append_time = {"message.timestamp.type": "LogAppendTime"}
+    # Record timestamps may be historical (a replay, the KuaiRand sample), and time-based retention
+    # would delete such records, so the append-only topics keep theirs until deleted by hand.
+    keep = {"retention.ms": "-1"}
     return [
-        TopicSpec(kafka.events_topic, kafka.partitions, compacted=False, config=append_time),
-        TopicSpec(kafka.embeddings_topic, kafka.partitions, compacted=True, config=append_time),
+        TopicSpec(kafka.events_topic, kafka.partitions, compacted=False, config=keep),
+        TopicSpec(kafka.embeddings_topic, kafka.partitions, compacted=True),
         TopicSpec(kafka.features_topic, kafka.partitions, compacted=True),
-        TopicSpec(kafka.dead_letter_topic, kafka.partitions, compacted=False),
+        TopicSpec(kafka.dead_letter_topic, kafka.partitions, compacted=False, config=keep),
+        # A job that starts from scratch reads every deletion again; compaction keeps the newest per user.
+        TopicSpec(kafka.deletions_topic, kafka.partitions, compacted=True),
     ]
 
 
@@ -62,7 +68,7 @@ def create_topics(settings: Settings, recreate: bool = False) -> list[str]:
 
 
 def require_topics(settings: Settings) -> None:
-    """Raise TopicError naming the missing topics unless all four pipeline topics exist."""
+    """Raise TopicError naming the missing topics unless all five pipeline topics exist."""
     names = [spec.name for spec in topic_specs(settings)]
     existing = kafka_io.list_topic_names(settings.kafka.bootstrap_servers)
     missing = [name for name in names if name not in existing]

@@ -24,6 +24,7 @@ class UserVector:
     last_event_time_ms: int
     model_version: str
     superseded_event_count: int = 0
+    deduplicated_event_count: int = 0
 
 
 @dataclass
@@ -36,6 +37,7 @@ class RunSummary:
     users: dict[str, UserVector]
     feature_records: int
     feature_tombstones: int
+    deletion_dead_letters_by_reason: Counter[str] = field(default_factory=Counter)
     nearest_tags: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
     @property
@@ -48,9 +50,18 @@ class RunSummary:
         return sum(user.event_count + user.superseded_event_count for user in self.users.values())
 
     @property
+    def events_deduplicated(self) -> int:
+        """Events dropped because they repeated an event already summed for their user."""
+        return sum(user.deduplicated_event_count for user in self.users.values())
+
+    @property
     def balanced(self) -> bool:
-        """True when every event read either contributed or was dead-lettered."""
-        return self.events_read == self.events_contributed + self.events_dead_lettered
+        """True when every event read contributed, was dead-lettered or was dropped as a duplicate.
+
+        Users erased by a deletion have no record left, so a run with deletions does not balance
+        here; the job's counters (``jobs.counters``) account for those.
+        """
+        return self.events_read == self.events_contributed + self.events_dead_lettered + self.events_deduplicated
 
 
 def latest_user_vectors(settings: Settings) -> tuple[dict[str, UserVector], int, int]:
@@ -74,6 +85,7 @@ def latest_user_vectors(settings: Settings) -> tuple[dict[str, UserVector], int,
             last_event_time_ms=value["last_event_time_ms"],
             model_version=value["embedding_model_version"],
             superseded_event_count=value["superseded_event_count"],
+            deduplicated_event_count=value["deduplicated_event_count"],
         )
     return users, count, tombstones
 
@@ -86,14 +98,18 @@ def summarise_run(settings: Settings, tag_vectors: Mapping[str, np.ndarray] | No
     dead_letter_codec = AvroCodec.for_schema(DEAD_LETTER)
     event_reasons: Counter[str] = Counter()
     embedding_reasons: Counter[str] = Counter()
+    deletion_reasons: Counter[str] = Counter()
     for record in kafka_io.read_topic(kafka.bootstrap_servers, kafka.dead_letter_topic):
         letter = dead_letter_codec.decode(record.value)
         if letter["source_topic"] == kafka.events_topic:
             event_reasons[letter["reason"]] += 1
-        else:
+        elif letter["source_topic"] == kafka.embeddings_topic:
             embedding_reasons[letter["reason"]] += 1
+        else:
+            deletion_reasons[letter["reason"]] += 1
     users, feature_records, tombstones = latest_user_vectors(settings)
-    summary = RunSummary(events_read, event_reasons, embedding_reasons, users, feature_records, tombstones)
+    summary = RunSummary(events_read, event_reasons, embedding_reasons, users, feature_records, tombstones,
+                         deletion_dead_letters_by_reason=deletion_reasons)
     if tag_vectors:
         top_users = sorted(users.values(), key=lambda user: (-user.event_count, user.user_id))[:users_with_tags]
         for user in top_users:
@@ -117,6 +133,7 @@ def format_summary(summary: RunSummary) -> str:
         f"  events read:              {summary.events_read}",
         f"  events contributed:       {summary.events_contributed}",
         f"  events dead-lettered:     {summary.events_dead_lettered}",
+        f"  events deduplicated:      {summary.events_deduplicated}",
     ]
     for reason, count in sorted(summary.dead_letters_by_reason.items()):
         lines.append(f"    {reason}: {count}")
@@ -127,7 +144,7 @@ def format_summary(summary: RunSummary) -> str:
     lines.append(f"  users emitted:            {len(summary.users)} ({summary.feature_records} records written, "
                  f"{summary.feature_tombstones} of them tombstones)")
     verdict = "balanced" if summary.balanced else "NOT balanced: some events are unaccounted for"
-    lines.append(f"  accounting (read = contributed + dead-lettered): {verdict}")
+    lines.append(f"  accounting (read = contributed + dead-lettered + deduplicated): {verdict}")
     for user_id, tags in summary.nearest_tags.items():
         user = summary.users[user_id]
         rendered = ", ".join(f"tag {name} ({score:.2f})" for name, score in tags)

@@ -76,9 +76,10 @@ def default_cache_dir() -> Path:
 
 
 def pom_digest(pom_path: Path = POM_PATH, functions_dir: Path = FUNCTIONS_DIR) -> str:
-    """Return the SHA-256 hex digest of the pom file and of the Java functions' pom and sources."""
+    """Return the SHA-256 hex digest of the pom file and of the Java functions' pom, sources and resources."""
     digest = hashlib.sha256(pom_path.read_bytes())
-    for path in sorted([functions_dir / "pom.xml", *functions_dir.glob("src/**/*.java")]):
+    sources = [path for path in functions_dir.glob("src/**/*") if path.is_file()]
+    for path in sorted([functions_dir / "pom.xml", *sources]):
         digest.update(path.relative_to(functions_dir).as_posix().encode("utf-8"))
         digest.update(path.read_bytes())
     return digest.hexdigest()

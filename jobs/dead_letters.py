@@ -1,7 +1,8 @@
 """Dead-letter reason codes and the DeadLetter record builder.
 
-Every input record either contributes to a user vector or is written to the dead-letter
-topic with one of these codes, so that events read = contributed + dead-lettered.
+Every input record either contributes to a user vector, is dropped as a duplicate, or is
+written to the dead-letter topic with one of these codes, so that events read = contributed +
+dead-lettered + deduplicated.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ MISSING_EMBEDDING = "missing_embedding"
 """No embedding of the event's video arrived within the configured wait."""
 INVALID_EMBEDDING = "invalid_embedding"
 """An embedding record has the wrong dimension or a non-finite or zero vector."""
+TOO_LATE = "too_late"
+"""The event's time was more than job.allowed_lateness_ms behind the watermark when it was read."""
 
-REASONS = (INVALID_AVRO, UNKNOWN_SCHEMA, MISSING_VALUE, INVALID_FIELD, MISSING_EMBEDDING, INVALID_EMBEDDING)
+REASONS = (INVALID_AVRO, UNKNOWN_SCHEMA, MISSING_VALUE, INVALID_FIELD, MISSING_EMBEDDING, INVALID_EMBEDDING,
+           TOO_LATE)
 
 
 MAX_ORIGINAL_KEY_BYTES = 64 * 1024

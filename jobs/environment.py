@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import sys
 from pathlib import Path
 from typing import Sequence
 
+import pyflink
 from pyflink.table import TableConfig
 
-from dreamumm.config import REPO_ROOT, Settings
+from dreamumm.config import REPO_ROOT, Settings, split_host_port
+from infra import RuntimeJars
+
+REPORTER_NAME = "dreamumm"
+"""Name of the counter file reporter in the metrics.reporter.<name>.* options."""
+REPORTER_PLUGIN = "dreamumm-counters"
+"""Plugin folder of the counter file reporter."""
+PYTHON_WORKER_PACKAGES = ("dreamumm", "jobs", "operators", "schemas")
+"""Packages of this project that the job's Python functions import, which a standalone cluster
+receives with the job (python.files)."""
 
 
-def prepare_process_environment(settings: Settings) -> None:
+def prepare_process_environment(settings: Settings, jars: RuntimeJars) -> None:
     """Set the environment variables that the Flink JVM and its Python workers inherit.
 
-    Call this before the first PyFlink environment is created, because that launches the JVM.
+    Call this before the first PyFlink environment is created, because that launches the JVM,
+    and the JVM reads its plugin folder (with the job's counter reporter) once, at start.
     Thread mode runs Python inside the JVM with the base interpreter's ``sys.path``, so the
     virtualenv's site-packages and the repository root go on ``PYTHONPATH``.
     """
@@ -35,6 +47,40 @@ def prepare_process_environment(settings: Settings) -> None:
     tmp_dir.mkdir(parents=True, exist_ok=True)
     # PyFlink leaves temporary folders behind; keep them under the project's ignored var/ folder.
     os.environ["TMPDIR"] = str(tmp_dir)
+    os.environ["FLINK_PLUGINS_DIR"] = str(prepare_plugins_dir(settings.job.work_dir / "plugins", jars))
+
+
+def prepare_plugins_dir(plugins_dir: Path, jars: RuntimeJars) -> Path:
+    """Fill ``plugins_dir`` with Flink's bundled plugins and the job's counter reporter; return it.
+
+    Flink loads metric reporters from plugin folders when the cluster starts, not from the job's
+    jars, so the functions jar (which holds ``CounterFileReporter``) is also a plugin.
+    """
+    bundled = Path(pyflink.__file__).resolve().parent / "plugins"
+    plugins_dir.mkdir(parents=True, exist_ok=True)
+    for plugin in bundled.iterdir():
+        link = plugins_dir / plugin.name
+        if plugin.is_dir() and not link.exists():
+            link.symlink_to(plugin, target_is_directory=True)
+    reporter_dir = plugins_dir / REPORTER_PLUGIN
+    shutil.rmtree(reporter_dir, ignore_errors=True)
+    reporter_dir.mkdir()
+    shutil.copy2(jars.flink_functions, reporter_dir / jars.flink_functions.name)
+    return plugins_dir
+
+
+def counters_dir(settings: Settings) -> Path:
+    """Return the folder that the job's counter reporter writes ``counters-<pid>.json`` files to."""
+    return settings.job.work_dir.resolve() / "counters"
+
+
+def job_parameters(settings: Settings) -> dict[str, str]:
+    """Return the global job parameters that the Java functions read in ``open``."""
+    half_life = settings.preference.recency_half_life_ms
+    return {
+        "dreamumm.recency-half-life-ms": repr(float(half_life or 0.0)),
+        "dreamumm.dedup-window-ms": str(settings.job.dedup_window_ms),
+    }
 
 
 def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
@@ -55,6 +101,17 @@ def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
         "python.fn-execution.arrow.batch.size": str(job.arrow_batch_size),
         "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
         "execution.checkpointing.dir": (work_dir / "checkpoints").as_uri(),
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        # Keep the last checkpoints when the job is cancelled or its process dies, so that a new
+        # run can restore from them (job.restore_from).
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.num-retained": "2",
+        "pipeline.global-job-parameters": ",".join(
+            f"{name}:{value}" for name, value in job_parameters(settings).items()),
+        # The job's counters, summed by name, in a JSON file per process (CounterFileReporter).
+        f"metrics.reporter.{REPORTER_NAME}.factory.class": "dev.dreamumm.flink.CounterFileReporterFactory",
+        f"metrics.reporter.{REPORTER_NAME}.dir": str(counters_dir(settings)),
+        f"metrics.reporter.{REPORTER_NAME}.interval": "1 s",
         "state.backend.type": job.state_backend,
         "io.tmp.dirs": str(work_dir / "tmp"),
         "pipeline.auto-watermark-interval": f"{job.watermark_interval_ms} ms",
@@ -68,9 +125,13 @@ def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
         # Stable operator ids for every planner-generated operator, so savepoints restore.
         "table.exec.uid.generation": "ALWAYS",
     }
+    if job.restore_from is not None:
+        options["execution.state-recovery.path"] = job.restore_from.resolve().as_uri()
     if job.rest_port is not None:
         options.update({"rest.bind-address": "127.0.0.1", "rest.address": "127.0.0.1",
                         "rest.bind-port": str(job.rest_port), "rest.port": str(job.rest_port)})
+    if job.jobmanager_address is not None:
+        options.update(remote_cluster_options(job.jobmanager_address))
     if emission.policy == "interval":
         # Mini-batches buffer input for interval_ms, then update each user once per batch.
         options.update({
@@ -84,6 +145,27 @@ def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
     else:
         options["table.exec.mini-batch.enabled"] = "false"
     return options
+
+
+def remote_cluster_options(jobmanager_address: str) -> dict[str, str]:
+    """Return the options that submit the job to the standalone cluster at ``jobmanager_address``.
+
+    The client uploads the jars of pipeline.jars and the folders of python.files to the
+    cluster with the job. Each TaskManager unpacks the folders and puts them first on its
+    Python workers' PYTHONPATH, so the workers run the code that built the job even when an
+    older or newer copy of the project is installed next to python.executable. That
+    interpreter must exist on the TaskManagers' hosts with the job's third-party packages.
+    """
+    address = split_host_port(jobmanager_address)
+    if address is None:
+        raise ValueError(f"job.jobmanager_address must be host:port, got {jobmanager_address!r}")
+    host, port = address
+    return {
+        "execution.target": "remote",
+        "rest.address": host,
+        "rest.port": str(port),
+        "python.files": ",".join(str(REPO_ROOT / package) for package in PYTHON_WORKER_PACKAGES),
+    }
 
 
 def apply_configuration(config: TableConfig, settings: Settings, jars: Sequence[Path]) -> None:

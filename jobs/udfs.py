@@ -21,10 +21,10 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 from dreamumm.config import Settings
 from jobs import dead_letters
 from jobs.dead_letters import DeadLetterEncoder
-from jobs.validation import InvalidEvent, check_embedding_vector, validate_event
+from jobs.validation import InvalidEvent, check_embedding_vector, validate_deletion, validate_event
 from jobs.weighting import EventWeigher
 from operators import normalise
-from schemas import VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError
+from schemas import USER_DELETION, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError
 from schemas.watch_event_reader import WatchEventReader
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ DECODED_EVENT = DataTypes.ROW([
     DataTypes.FIELD("video_id", DataTypes.STRING()),
     DataTypes.FIELD("weight", DataTypes.DOUBLE()),
     DataTypes.FIELD("event_time_ms", DataTypes.BIGINT()),
+    DataTypes.FIELD("event_id", DataTypes.STRING()),
     DataTypes.FIELD("reason", DataTypes.STRING()),
     DataTypes.FIELD("detail", DataTypes.STRING()),
 ])
@@ -48,8 +49,20 @@ DECODED_EMBEDDING = DataTypes.ROW([
 ])
 """Result of ``decode_embedding``; ``vector`` is little-endian float32."""
 
-_EVENT_COLUMNS = ["user_id", "video_id", "weight", "event_time_ms", "reason", "detail"]
+DECODED_DELETION = DataTypes.ROW([
+    DataTypes.FIELD("user_id", DataTypes.STRING()),
+    DataTypes.FIELD("requested_time_ms", DataTypes.BIGINT()),
+    DataTypes.FIELD("reason", DataTypes.STRING()),
+    DataTypes.FIELD("detail", DataTypes.STRING()),
+])
+"""Result of ``decode_deletion``: the user and time to erase through, or a dead-letter reason."""
+
+METRIC_GROUP = "dreamumm"
+"""Metric group of the pipeline's counters; the job's counter file reporter collects this group."""
+
+_EVENT_COLUMNS = ["user_id", "video_id", "weight", "event_time_ms", "event_id", "reason", "detail"]
 _EMBEDDING_COLUMNS = ["video_id", "vector", "model_version", "reason", "detail"]
+_DELETION_COLUMNS = ["user_id", "requested_time_ms", "reason", "detail"]
 
 
 class DecodeEvent(ScalarFunction):
@@ -59,12 +72,11 @@ class DecodeEvent(ScalarFunction):
         self._preference = settings.preference
 
     def open(self, function_context: FunctionContext) -> None:
-        self._reader = WatchEventReader(AvroCodec.for_schema(WATCH_EVENT))
+        self._reader = WatchEventReader()
         self._weigher = EventWeigher(self._preference)
         self._max_watch_time_ms = self._preference.max_watch_time_ms
-        metrics = function_context.get_metric_group()
-        self._events_read = metrics.counter("events_read")
-        self._rejected = {reason: metrics.counter(f"dead_letters_{reason}") for reason in dead_letters.REASONS}
+        # Rejected events are counted where they are dead-lettered, by EncodeDeadLetter.
+        self._events_read = function_context.get_metric_group().add_group(METRIC_GROUP).counter("events_read")
 
     def eval(self, values: pd.Series) -> pd.DataFrame:
         rows = len(values)
@@ -74,6 +86,7 @@ class DecodeEvent(ScalarFunction):
         user_ids: list[str | None] = [None] * rows
         video_ids: list[str | None] = [None] * rows
         event_times = np.zeros(rows, dtype=np.int64)
+        event_ids: list[str | None] = [None] * rows
         reasons: list[str | None] = [None] * rows
         details: list[str | None] = [None] * rows
         valid_rows: list[int] = []
@@ -84,20 +97,19 @@ class DecodeEvent(ScalarFunction):
             try:
                 event = validate_event(decode(payload), max_watch_time_ms)
             except (DecodeError, InvalidEvent) as error:
-                self._rejected[error.reason].inc()
                 reasons[row], details[row] = error.reason, error.detail
                 continue
             except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
                 # The codec maps every known failure to DecodeError, so this is a bug or an
                 # unforeseen input: dead-letter the record and leave a trace in the log.
                 logger.warning("unexpected error decoding a watch event, dead-lettered: %r", error)
-                self._rejected[dead_letters.INVALID_AVRO].inc()
                 reasons[row] = dead_letters.INVALID_AVRO
                 details[row] = f"unexpected decoder error: {error!r}"
                 continue
             valid_rows.append(row)
             user_ids[row], video_ids[row] = event.user_id, event.video_id
             event_times[row] = event.event_time_ms
+            event_ids[row] = event.event_id
             watch_times.append(event.watch_time_ms)
             durations.append(np.nan if event.duration_ms is None else float(event.duration_ms))
         weights = np.zeros(rows, dtype=np.float64)
@@ -105,7 +117,8 @@ class DecodeEvent(ScalarFunction):
             weights[valid_rows] = self._weigher.weights(np.asarray(watch_times), np.asarray(durations))
         self._events_read.inc(rows)
         return pd.DataFrame({"user_id": user_ids, "video_id": video_ids, "weight": weights,
-                             "event_time_ms": event_times, "reason": reasons, "detail": details},
+                             "event_time_ms": event_times, "event_id": event_ids, "reason": reasons,
+                             "detail": details},
                             columns=_EVENT_COLUMNS)
 
 
@@ -117,7 +130,6 @@ class DecodeEmbedding(ScalarFunction):
 
     def open(self, function_context: FunctionContext) -> None:
         self._codec = AvroCodec.for_schema(VIDEO_EMBEDDING)
-        self._rejected = function_context.get_metric_group().counter("embeddings_dead_lettered")
 
     def eval(self, values: pd.Series) -> pd.DataFrame:
         rows = []
@@ -140,15 +152,49 @@ class DecodeEmbedding(ScalarFunction):
                 rows.append([record["video_id"], unit.astype("<f4").tobytes(), record["model_version"], None, None])
             else:
                 rows.append([None, None, None, dead_letters.INVALID_EMBEDDING, problem])
-        self._rejected.inc(sum(1 for row in rows if row[3] is not None))
         return pd.DataFrame(rows, columns=_EMBEDDING_COLUMNS)
 
 
+class DecodeDeletion(ScalarFunction):
+    """Decode and check UserDeletion values from the deletions control topic."""
+
+    def open(self, function_context: FunctionContext) -> None:
+        self._codec = AvroCodec.for_schema(USER_DELETION)
+        self._read = function_context.get_metric_group().add_group(METRIC_GROUP).counter("deletions_read")
+
+    def eval(self, values: pd.Series) -> pd.DataFrame:
+        rows = []
+        for payload in values:
+            try:
+                record = self._codec.decode(payload)
+                user_id, requested_time_ms = validate_deletion(record)
+            except (DecodeError, InvalidEvent) as error:
+                rows.append([None, 0, error.reason, error.detail])
+                continue
+            except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
+                logger.warning("unexpected error decoding a user deletion, dead-lettered: %r", error)
+                rows.append([None, 0, dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"])
+                continue
+            rows.append([user_id, requested_time_ms, None, None])
+        self._read.inc(len(rows))
+        return pd.DataFrame(rows, columns=_DELETION_COLUMNS)
+
+
 class EncodeDeadLetter(ScalarFunction):
-    """Encode DeadLetter records from a reason, a detail and the original record."""
+    """Encode DeadLetter records from a reason, a detail and the original record, and count them.
+
+    Counters: ``dead_letters_<reason>`` for every record, and ``events_dead_lettered`` for those
+    read from the events topic, the term of the accounting identity.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._events_topic = settings.kafka.events_topic
 
     def open(self, function_context: FunctionContext) -> None:
         self._encoder = DeadLetterEncoder()
+        metrics = function_context.get_metric_group().add_group(METRIC_GROUP)
+        self._by_reason = {reason: metrics.counter(f"dead_letters_{reason}") for reason in dead_letters.REASONS}
+        self._events_dead_lettered = metrics.counter("events_dead_lettered")
 
     def eval(self, reasons: pd.Series | str, details: pd.Series | str, topics: pd.Series, partitions: pd.Series,
              offsets: pd.Series, keys: pd.Series, values: pd.Series) -> pd.Series:
@@ -157,12 +203,24 @@ class EncodeDeadLetter(ScalarFunction):
             reasons = [reasons] * len(topics)
         if isinstance(details, str):
             details = [details] * len(topics)
-        encoded = [
-            self._encoder.encode(reason, detail, (topic, int(partition), int(offset)), key, value)
-            for reason, detail, topic, partition, offset, key, value in zip(
-                reasons, details, topics, partitions, offsets, keys, values)
-        ]
+        encoded = []
+        from_events = 0
+        for reason, detail, topic, partition, offset, key, value in zip(
+                reasons, details, topics, partitions, offsets, keys, values):
+            encoded.append(self._encoder.encode(reason, detail, (topic, int(partition), int(offset)), key, value))
+            self._by_reason[reason].inc()
+            from_events += topic == self._events_topic
+        self._events_dead_lettered.inc(from_events)
         return pd.Series(encoded, dtype=object)
+
+
+JAVA_FUNCTIONS = {
+    "weighted_vector_sum": "WeightedVectorSum",
+    "encode_user_interest": "EncodeUserInterest",
+    "embedding_valid_from": "EmbeddingValidFrom",
+    "watch_event_time": "WatchEventTime",
+}
+"""SQL name to class in the dev.dreamumm.flink package (jvm/) of each Java function the job calls."""
 
 
 def register_functions(t_env: Any, settings: Settings) -> None:
@@ -172,6 +230,8 @@ def register_functions(t_env: Any, settings: Settings) -> None:
     t_env.create_temporary_function(
         "decode_embedding", udf(DecodeEmbedding(settings), result_type=DECODED_EMBEDDING, func_type="pandas"))
     t_env.create_temporary_function(
-        "encode_dead_letter", udf(EncodeDeadLetter(), result_type=DataTypes.BYTES(), func_type="pandas"))
-    for name, java_class in (("weighted_vector_sum", "WeightedVectorSum"), ("encode_user_interest", "EncodeUserInterest")):
+        "decode_deletion", udf(DecodeDeletion(), result_type=DECODED_DELETION, func_type="pandas"))
+    t_env.create_temporary_function(
+        "encode_dead_letter", udf(EncodeDeadLetter(settings), result_type=DataTypes.BYTES(), func_type="pandas"))
+    for name, java_class in JAVA_FUNCTIONS.items():
         t_env.execute_sql(f"CREATE TEMPORARY FUNCTION {name} AS 'dev.dreamumm.flink.{java_class}' LANGUAGE JAVA")

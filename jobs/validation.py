@@ -31,12 +31,15 @@ class WatchEvent:
     watch_time_ms: float
     duration_ms: int | None
     event_time_ms: int
+    event_id: str | None = None
 
 
 def validate_event(record: dict[str, Any], max_watch_time_ms: float) -> WatchEvent:
     """Check a decoded WatchEvent record and return it typed, or raise ``InvalidEvent``.
 
-    Ids must be non-empty and at most 256 characters long. The watch time must be a finite
+    Ids (user, video, and the event id when present) must be non-empty and at most 256
+    characters long; any Unicode is accepted, since Avro strings are valid UTF-8 by the time they
+    decode. The watch time must be a finite
     number in [0, ``max_watch_time_ms``], and the event time must not be negative. A negative
     duration counts as missing, so the threshold rule applies its no-duration threshold.
     """
@@ -61,7 +64,20 @@ def validate_event(record: dict[str, Any], max_watch_time_ms: float) -> WatchEve
     event_time_ms = record["event_time_ms"]
     if event_time_ms < 0:
         raise InvalidEvent(f"event_time_ms must not be negative, got {event_time_ms!r}")
-    return WatchEvent(user_id, video_id, float(watch_time_ms), duration_ms, event_time_ms)
+    event_id = record.get("event_id")
+    if event_id is not None:
+        _check_id("event_id", event_id)
+    return WatchEvent(user_id, video_id, float(watch_time_ms), duration_ms, event_time_ms, event_id)
+
+
+def validate_deletion(record: dict[str, Any]) -> tuple[str, int]:
+    """Check a decoded UserDeletion record; return (user id, requested time in ms) or raise ``InvalidEvent``."""
+    user_id = record["user_id"]
+    _check_id("user_id", user_id)
+    requested_time_ms = record["requested_time_ms"]
+    if requested_time_ms < 0:
+        raise InvalidEvent(f"requested_time_ms must not be negative, got {requested_time_ms!r}")
+    return user_id, requested_time_ms
 
 
 def _check_id(field: str, value: str) -> None:

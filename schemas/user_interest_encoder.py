@@ -27,6 +27,7 @@ _FIELD_ORDER = (
     "emit_time_ms",
     "embedding_model_version",
     "superseded_event_count",
+    "deduplicated_event_count",
 )
 
 
@@ -81,8 +82,12 @@ class UserInterestEncoder:
         emit_time_ms: int,
         model_versions: Sequence[str],
         superseded_event_counts: Sequence[int],
+        deduplicated_event_counts: Sequence[int] | None = None,
     ) -> list[bytes]:
-        """Encode one record per row of ``unit_vectors`` (float32, shape n x d)."""
+        """Encode one record per row of ``unit_vectors`` (float32, shape n x d).
+
+        ``deduplicated_event_counts`` defaults to 0 for every row.
+        """
         vectors = np.ascontiguousarray(unit_vectors, dtype="<f4")
         if vectors.ndim != 2 or vectors.shape[0] != len(user_ids):
             raise ValueError(f"expected {len(user_ids)} vectors in a 2-D array, got shape {vectors.shape}")
@@ -103,5 +108,6 @@ class UserInterestEncoder:
                 emit_time,
                 _string(model_versions[row]),
                 _long(int(superseded_event_counts[row])),
+                _long(0 if deduplicated_event_counts is None else int(deduplicated_event_counts[row])),
             )))
         return records

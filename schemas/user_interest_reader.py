@@ -31,6 +31,7 @@ class UserInterestRecord:
     emit_time_ms: int
     embedding_model_version: str
     superseded_event_count: int
+    deduplicated_event_count: int
 
 
 class UserInterestReader:
@@ -63,10 +64,11 @@ class UserInterestReader:
         emit_time_ms, position = read_long(payload, position)
         model_version, position = read_string(payload, position)
         superseded, position = read_long(payload, position)
+        deduplicated, position = read_long(payload, position)
         if position != len(payload):
             raise ValueError(f"{len(payload) - position} bytes after the last field")
         return UserInterestRecord(user_id, vector, total_weight, event_count, last_event_time_ms,
-                                  emit_time_ms, model_version, superseded)
+                                  emit_time_ms, model_version, superseded, deduplicated)
 
 
 def _read_float_array(payload: bytes, position: int) -> tuple[NDArray[np.float32], int]:

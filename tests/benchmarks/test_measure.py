@@ -20,7 +20,7 @@ def _reading(times_ms: list[int], covered: list[int], updates: dict | None = Non
 
 
 def _record(user: str, vector: list[float], weight: float, count: int) -> UserInterestRecord:
-    return UserInterestRecord(user, np.asarray(vector, dtype=np.float32), weight, count, 5, 6, "v1", 0)
+    return UserInterestRecord(user, np.asarray(vector, dtype=np.float32), weight, count, 5, 6, "v1", 0, 0)
 
 
 def test_sustained_rate_skips_start_and_tail() -> None:

@@ -14,7 +14,7 @@ import pytest
 from dreamumm import kafka_io, steps
 from dreamumm.config import Settings
 from dreamumm.records import video_embedding_records, watch_event_records
-from dreamumm.summary import summarise_run
+from dreamumm.summary import RunSummary, summarise_run
 from embeddings import (
     SAMPLE_EVENTS_PATH,
     VIDEO_FEATURES_PATH,
@@ -24,7 +24,7 @@ from embeddings import (
     load_video_table,
     model_version,
 )
-from jobs.feature_job import run_feature_job
+from jobs.feature_job import JobRun, run_feature_job
 from jobs.weighting import build_threshold_rule
 from operators import cosine, reference_interests
 from schemas import WATCH_EVENT, AvroCodec
@@ -59,9 +59,19 @@ def publish_sample(
     return events, published, expected
 
 
-def check_against_reference(settings: Settings, events: pd.DataFrame, published: dict[int, np.ndarray],
+def check_counters(run: JobRun, summary: RunSummary) -> None:
+    """Check the job's own counters against the topics: the same accounting, both balanced."""
+    counters = run.counters
+    assert counters.balanced, counters.describe()
+    assert counters.get("events_read") == summary.events_read
+    assert counters.get("events_dead_lettered") == summary.events_dead_lettered
+    assert counters.get("events_deduplicated") == summary.events_deduplicated
+
+
+def check_against_reference(settings: Settings, run: JobRun, events: pd.DataFrame, published: dict[int, np.ndarray],
                             expected_dead_letters: Counter[str]) -> None:
     summary = summarise_run(settings)
+    check_counters(run, summary)
     reference = reference_interests(events, published, settings.preference.alpha_per_s,
                                     build_threshold_rule(settings.preference))
     expected_users = {str(user) for user, ref in reference.items() if ref.vector is not None}
@@ -86,9 +96,9 @@ def test_job_matches_reference_emitting_every_event(bad_records, make_settings, 
     settings = make_settings(emission={"policy": "every_event"})
     events, published, expected = publish_sample(settings, bad_records)
 
-    run_feature_job(settings, runtime_jars)
+    run = run_feature_job(settings, runtime_jars)
 
-    check_against_reference(settings, events, published, expected)
+    check_against_reference(settings, run, events, published, expected)
 
 
 def test_job_matches_reference_at_parallelism_2_with_interval(bad_records, make_settings, runtime_jars) -> None:
@@ -98,45 +108,47 @@ def test_job_matches_reference_at_parallelism_2_with_interval(bad_records, make_
     )
     events, published, expected = publish_sample(settings, bad_records)
 
-    run_feature_job(settings, runtime_jars)
+    run = run_feature_job(settings, runtime_jars)
 
-    check_against_reference(settings, events, published, expected)
+    check_against_reference(settings, run, events, published, expected)
 
 
-def test_embedding_wait_and_model_switch(make_settings, runtime_jars) -> None:
-    settings = make_settings(job={"embedding_wait_ms": 1_000})
+def test_embedding_versions_by_valid_from(make_settings, runtime_jars) -> None:
+    settings = make_settings()
     steps.create_topics(settings)
     bootstrap, kafka = settings.kafka.bootstrap_servers, settings.kafka
     dimension = settings.embedding.dimension
     event_codec = AvroCodec.for_schema(WATCH_EVENT)
+    t0 = 1_700_000_000_000
 
-    def embedding(video_id: str, model_version: str = "test-v1") -> list[tuple[bytes, bytes]]:
+    def embedding(video_id: str, axis: int, model_version: str = "test-v1",
+                  valid_from_ms: int | None = None) -> list[tuple[bytes, bytes]]:
         vector = np.zeros(dimension, dtype=np.float32)
-        vector[int(video_id[-1])] = 1.0
-        return list(video_embedding_records({video_id: vector}, model_version))
+        vector[axis] = 1.0
+        return list(video_embedding_records({video_id: vector}, model_version, valid_from_ms=valid_from_ms))
 
-    def event(user_id: str, video_id: str) -> list[tuple[bytes, bytes]]:
+    def event(user_id: str, video_id: str, time_ms: int) -> list[tuple[bytes, bytes, int]]:
         record = {"user_id": user_id, "video_id": video_id, "watch_time_ms": 30_000.0, "duration_ms": 20_000,
-                  "event_time_ms": 1_700_000_000_000}
-        return [(user_id.encode(), event_codec.encode(record))]
+                  "event_time_ms": time_ms}
+        return [(user_id.encode(), event_codec.encode(record), time_ms)]
 
-    kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v1") + embedding("v5", "test-v2"))
-    kafka_io.produce(bootstrap, kafka.events_topic, event("early", "v1"))  # embedding already there
-    kafka_io.produce(bootstrap, kafka.events_topic, event("switch", "v1") + event("switch", "v5"))
-    kafka_io.produce(bootstrap, kafka.events_topic, event("soon", "v2"))
-    kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v2"))  # arrives within the wait
-    kafka_io.produce(bootstrap, kafka.events_topic, event("late", "v3"))
-    time.sleep(2.5)
-    kafka_io.produce(bootstrap, kafka.embeddings_topic, embedding("v3"))  # arrives after the wait
-    kafka_io.produce(bootstrap, kafka.events_topic, event("never", "v4"))  # no embedding at all
+    # v1 has a version valid for every time and a second one, in another direction, from t0 + 10 s.
+    kafka_io.produce(bootstrap, kafka.embeddings_topic,
+                     embedding("v1", 1) + embedding("v1", 2, valid_from_ms=t0 + 10_000) + embedding("v5", 5, "test-v2"))
+    kafka_io.produce(bootstrap, kafka.events_topic,
+                     event("before", "v1", t0) + event("after", "v1", t0 + 20_000)
+                     + event("switch", "v1", t0) + event("switch", "v5", t0 + 1)
+                     + event("never", "v4", t0))
 
-    run_feature_job(settings, runtime_jars)
+    run = run_feature_job(settings, runtime_jars)
 
     summary = summarise_run(settings)
-    assert sorted(summary.users) == ["early", "soon", "switch"]
+    check_counters(run, summary)
+    assert sorted(summary.users) == ["after", "before", "switch"]
+    assert summary.users["before"].vector[1] == pytest.approx(1.0)
+    assert summary.users["after"].vector[2] == pytest.approx(1.0)
     # The second model version restarts the sum; the first event stays counted as superseded.
     assert summary.users["switch"].event_count == 1
     assert summary.users["switch"].superseded_event_count == 1
-    assert summary.dead_letters_by_reason == Counter({"missing_embedding": 2})
-    assert summary.users["soon"].vector[2] == pytest.approx(1.0)
+    assert summary.dead_letters_by_reason == Counter({"missing_embedding": 1})
     assert summary.balanced

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from dreamumm.config import load_settings
-from jobs.udfs import DecodeEmbedding, DecodeEvent, EncodeDeadLetter
+from jobs.udfs import DecodeDeletion, DecodeEmbedding, DecodeEvent, EncodeDeadLetter
 from operators import preference_weight
-from schemas import DEAD_LETTER, USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec
+from schemas import DEAD_LETTER, USER_DELETION, USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, WATCH_EVENT_V2, AvroCodec
 
 
 class StubCounter:
@@ -29,6 +29,9 @@ class StubContext:
         self.counters: dict[str, StubCounter] = {}
 
     def get_metric_group(self) -> "StubContext":
+        return self
+
+    def add_group(self, name: str) -> "StubContext":
         return self
 
     def counter(self, name: str) -> StubCounter:
@@ -63,7 +66,6 @@ def test_decode_event_weighs_valid_and_rejects_invalid(settings) -> None:
     assert result["weight"].tolist()[0] == pytest.approx(preference_weight(9_000.0, 10_000.0, 0.5))
     assert result["reason"].tolist() == [None, "invalid_avro", "missing_value", "invalid_field"]
     assert context.counters["events_read"].count == 4
-    assert context.counters["dead_letters_invalid_avro"].count == 1
 
 
 def test_decode_embedding_checks_dimension(settings) -> None:
@@ -78,8 +80,8 @@ def test_decode_embedding_checks_dimension(settings) -> None:
     assert "expected 64" in result["detail"][1]
 
 
-def test_encode_dead_letter_accepts_literal_reason() -> None:
-    result = opened(EncodeDeadLetter()).eval(
+def test_encode_dead_letter_accepts_literal_reason(settings) -> None:
+    result = opened(EncodeDeadLetter(settings)).eval(
         "missing_embedding", "no vector", pd.Series(["t"]), pd.Series([1]), pd.Series([42]),
         pd.Series([b"k"]), pd.Series([b"v"]))
 
@@ -111,10 +113,10 @@ def test_decode_embedding_normalises_huge_vector(settings) -> None:
     assert float(np.linalg.norm(vector.astype(np.float64))) == pytest.approx(1.0, rel=1e-6)
 
 
-def test_dead_letter_cuts_oversized_original() -> None:
+def test_dead_letter_cuts_oversized_original(settings) -> None:
     key, value = b"k" * 400_000, b"v" * 1_000_000
 
-    result = opened(EncodeDeadLetter()).eval(
+    result = opened(EncodeDeadLetter(settings)).eval(
         "invalid_field", "user_id too long", pd.Series(["t"]), pd.Series([0]), pd.Series([1]),
         pd.Series([key]), pd.Series([value]))
 
@@ -123,3 +125,48 @@ def test_dead_letter_cuts_oversized_original() -> None:
     assert letter["original_key_size"] == 400_000
     assert letter["original_value_size"] == 1_000_000
     assert letter["original_value"] == value[: 512 * 1024]
+
+
+def test_encode_dead_letter_counts_by_reason_and_source(settings) -> None:
+    context = StubContext()
+    encode = opened(EncodeDeadLetter(settings), context)
+    topics = pd.Series([settings.kafka.events_topic, settings.kafka.events_topic, settings.kafka.embeddings_topic])
+
+    encode.eval(pd.Series(["too_late", "invalid_field", "invalid_embedding"]), "detail", topics,
+                pd.Series([0, 0, 0]), pd.Series([1, 2, 3]), pd.Series([b"k"] * 3), pd.Series([b"v"] * 3))
+
+    assert context.counters["events_dead_lettered"].count == 2
+    assert context.counters["dead_letters_too_late"].count == 1
+    assert context.counters["dead_letters_invalid_embedding"].count == 1
+
+
+def test_decode_event_returns_event_id(settings) -> None:
+    values = pd.Series([event_value(event_id="e-1"), event_value()])
+
+    result = opened(DecodeEvent(settings)).eval(values)
+
+    assert result["event_id"].tolist() == ["e-1", None]
+
+
+def test_decode_event_reads_schema_v2(settings) -> None:
+    record = {"user_id": "u", "video_id": "v", "watch_time_ms": 9_000.0, "duration_ms": 10_000,
+              "event_time_ms": 1_700_000_000_000, "client_platform": "ios"}
+    values = pd.Series([AvroCodec.for_schema(WATCH_EVENT_V2).encode(record), event_value()])
+
+    result = opened(DecodeEvent(settings)).eval(values)
+
+    assert result["reason"].tolist() == [None, None]
+    assert result["user_id"].tolist() == ["u", "u"]
+
+
+def test_decode_deletion_validates(settings) -> None:
+    codec = AvroCodec.for_schema(USER_DELETION)
+    good = codec.encode({"user_id": "u-1", "requested_time_ms": 5})
+    empty = codec.encode({"user_id": "", "requested_time_ms": 5})
+    negative = codec.encode({"user_id": "u-2", "requested_time_ms": -1})
+
+    result = opened(DecodeDeletion()).eval(pd.Series([good, empty, negative, b"junk"]))
+
+    assert result["user_id"].tolist()[0] == "u-1"
+    assert result["requested_time_ms"].tolist()[0] == 5
+    assert result["reason"].tolist() == [None, "invalid_field", "invalid_field", "invalid_avro"]

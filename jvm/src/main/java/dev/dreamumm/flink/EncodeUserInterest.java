@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 
@@ -33,20 +34,22 @@ public final class EncodeUserInterest extends ScalarFunction {
 
     @Override
     public void open(FunctionContext context) {
-        emitted = context.getMetricGroup().counter("user_records_emitted");
-        skipped = context.getMetricGroup().counter("user_records_skipped_zero_weight");
+        MetricGroup metrics = context.getMetricGroup().addGroup("dreamumm");
+        emitted = metrics.counter("user_records_emitted");
+        skipped = metrics.counter("user_records_without_direction");
     }
 
     /** Returns the encoded record, or null when the sum has no direction. */
     public byte[] eval(byte[] header, String userId, byte[] vectorSum, Double totalWeight, Long eventCount,
-            Long lastEventTimeMs, String modelVersion, Long supersededEventCount) {
+            Long lastEventTimeMs, String modelVersion, Long supersededEventCount, Long deduplicatedEventCount) {
         return encode(header, userId, vectorSum, totalWeight, eventCount, lastEventTimeMs, modelVersion,
-                supersededEventCount, System.currentTimeMillis());
+                supersededEventCount, deduplicatedEventCount, System.currentTimeMillis());
     }
 
     /** Does the work of {@link #eval} with a given emission time, so that tests get fixed bytes. */
     byte[] encode(byte[] header, String userId, byte[] vectorSum, Double totalWeight, long eventCount,
-            long lastEventTimeMs, String modelVersion, long supersededEventCount, long emitTimeMs) {
+            long lastEventTimeMs, String modelVersion, long supersededEventCount, long deduplicatedEventCount,
+            long emitTimeMs) {
         float[] unit = unitVector(vectorSum);
         if (unit == null || totalWeight == null || !(totalWeight > 0)) {
             count(skipped);
@@ -68,6 +71,7 @@ public final class EncodeUserInterest extends ScalarFunction {
         out.varLong(emitTimeMs);
         out.string(modelVersion);
         out.varLong(supersededEventCount);
+        out.varLong(deduplicatedEventCount);
         count(emitted);
         return out.toByteArray();
     }
