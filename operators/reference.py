@@ -69,8 +69,13 @@ def reference_interests(
     embeddings: Mapping[int, ArrayLike],
     alpha_per_s: float,
     threshold_rule: ThresholdRule = DEFAULT_THRESHOLD_RULE,
+    half_life_ms: float | None = None,
 ) -> dict[int, ReferenceInterest]:
     """Compute every user's reference interest from an events table.
+
+    With ``half_life_ms``, each weight is multiplied by ``2 ** (-(T - t_j) / half_life_ms)``,
+    where T is the user's latest embedded event time, and ``total_weight`` sums the
+    discounted weights.
 
     ``events`` needs the columns in ``REFERENCE_EVENT_COLUMNS``. A NaN or 0 in
     ``duration_ms`` means the video has no duration, and the threshold rule gives
@@ -116,6 +121,9 @@ def reference_interests(
             continue
 
         user_weights = weights[embedded]
+        if half_life_ms is not None:
+            ages = (event_times[embedded].max() - event_times[embedded]).astype(np.float64)
+            user_weights = user_weights * np.exp2(-ages / half_life_ms)
         vector_sum = user_weights @ matrix[row_of_event[embedded]]
         total_weight = math.fsum(user_weights.tolist())
         vector = normalise(vector_sum, dtype=np.float64) if total_weight > 0.0 else None

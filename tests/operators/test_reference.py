@@ -132,3 +132,17 @@ def test_streaming_state_matches_reference_on_sample() -> None:
         assert math.isclose(accumulator.total_weight, reference.total_weight, rel_tol=1e-6)
         assert accumulator.event_count == reference.event_count
         assert accumulator.last_event_time_ms == reference.last_event_time_ms
+
+
+def test_half_life_discounts_older_events() -> None:
+    events = pd.DataFrame({
+        "user_id": [1, 1], "video_id": [10, 11], "play_time_ms": [60_000.0, 60_000.0],
+        "duration_ms": [20_000, 20_000], "time_ms": [0, 2_000],
+    })
+    embeddings = {10: np.array([1.0, 0.0]), 11: np.array([0.0, 1.0])}
+
+    plain = reference_interests(events, embeddings, alpha_per_s=0.5)[1]
+    decayed = reference_interests(events, embeddings, alpha_per_s=0.5, half_life_ms=1_000.0)[1]
+
+    assert decayed.total_weight == pytest.approx(plain.total_weight * 1.25 / 2)
+    assert decayed.vector[0] / decayed.vector[1] == pytest.approx(0.25)
