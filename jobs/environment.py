@@ -48,6 +48,8 @@ def prepare_process_environment(settings: Settings, jars: RuntimeJars) -> None:
     # PyFlink leaves temporary folders behind; keep them under the project's ignored var/ folder.
     os.environ["TMPDIR"] = str(tmp_dir)
     os.environ["FLINK_PLUGINS_DIR"] = str(prepare_plugins_dir(settings.job.work_dir / "plugins", jars))
+    if settings.job.jobmanager_address is not None:
+        stage_python_packages(python_packages_dir(settings))
 
 
 def prepare_plugins_dir(plugins_dir: Path, jars: RuntimeJars) -> Path:
@@ -125,13 +127,19 @@ def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
         # Stable operator ids for every planner-generated operator, so savepoints restore.
         "table.exec.uid.generation": "ALWAYS",
     }
+    if job.bounded:
+        # A backfill that keeps failing should end with its error. A live job keeps Flink's
+        # default with checkpoints, restarts with a growing delay and no limit.
+        options.update({"restart-strategy.type": "fixed-delay",
+                        "restart-strategy.fixed-delay.attempts": "5",
+                        "restart-strategy.fixed-delay.delay": "2 s"})
     if job.restore_from is not None:
         options["execution.state-recovery.path"] = job.restore_from.resolve().as_uri()
     if job.rest_port is not None:
         options.update({"rest.bind-address": "127.0.0.1", "rest.address": "127.0.0.1",
                         "rest.bind-port": str(job.rest_port), "rest.port": str(job.rest_port)})
     if job.jobmanager_address is not None:
-        options.update(remote_cluster_options(job.jobmanager_address))
+        options.update(remote_cluster_options(settings))
     if emission.policy == "interval":
         # Mini-batches buffer input for interval_ms, then update each user once per batch.
         options.update({
@@ -147,25 +155,46 @@ def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
     return options
 
 
-def remote_cluster_options(jobmanager_address: str) -> dict[str, str]:
-    """Return the options that submit the job to the standalone cluster at ``jobmanager_address``.
+def remote_cluster_options(settings: Settings) -> dict[str, str]:
+    """Return the options that submit the job to the standalone cluster at job.jobmanager_address.
 
-    The client uploads the jars of pipeline.jars and the folders of python.files to the
-    cluster with the job. Each TaskManager unpacks the folders and puts them first on its
-    Python workers' PYTHONPATH, so the workers run the code that built the job even when an
-    older or newer copy of the project is installed next to python.executable. That
-    interpreter must exist on the TaskManagers' hosts with the job's third-party packages.
+    The client uploads the jars of pipeline.jars and the folder of python.files to the cluster
+    with the job. Each TaskManager unpacks the folder and puts it first on its Python workers'
+    PYTHONPATH, so the workers run the code that built the job even when another copy of the
+    project is installed next to python.executable. That interpreter must exist on the
+    TaskManagers' hosts with the job's third-party packages.
     """
-    address = split_host_port(jobmanager_address)
-    if address is None:
-        raise ValueError(f"job.jobmanager_address must be host:port, got {jobmanager_address!r}")
-    host, port = address
+    address = settings.job.jobmanager_address
+    host_port = split_host_port(address) if address is not None else None
+    if host_port is None:
+        raise ValueError(f"job.jobmanager_address must be host:port, got {address!r}")
+    host, port = host_port
     return {
         "execution.target": "remote",
         "rest.address": host,
         "rest.port": str(port),
-        "python.files": ",".join(str(REPO_ROOT / package) for package in PYTHON_WORKER_PACKAGES),
+        "python.files": str(python_packages_dir(settings)),
     }
+
+
+def python_packages_dir(settings: Settings) -> Path:
+    """Return the folder that stage_python_packages fills for a standalone cluster."""
+    return settings.job.work_dir.resolve() / "python-packages"
+
+
+def stage_python_packages(target: Path) -> Path:
+    """Copy the packages of PYTHON_WORKER_PACKAGES into ``target``, replacing its content; return it.
+
+    PyFlink 2.2.1 puts a folder of python.files itself on the workers' PYTHONPATH, so the
+    modules inside it import at top level. Shipping the package folders one by one would make
+    ``udfs`` importable but not ``jobs.udfs``, hence one folder that contains the packages.
+    """
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for package in PYTHON_WORKER_PACKAGES:
+        shutil.copytree(REPO_ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
 
 
 def apply_configuration(config: TableConfig, settings: Settings, jars: Sequence[Path]) -> None:
