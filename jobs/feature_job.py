@@ -22,16 +22,16 @@ is dead-lettered as ``too_late``.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment, TableResult
 
 from dreamumm.config import Settings
 from infra import RuntimeJars
-from jobs import dead_letters
+from jobs import dead_letters, restored_bounded
 from jobs.counters import JobCounters, wait_for_final_counters
 from jobs.environment import apply_configuration, counters_dir, prepare_process_environment
 from jobs.kafka_tables import (
@@ -213,19 +213,36 @@ class RunningJob:
 
     def status(self) -> str:
         """Return the job's status name, for example RUNNING or FINISHED."""
-        return str(self._client.get_job_status().result())
+        return self._client.get_job_status().result().name
 
     def wait(self) -> JobRun:
         """Wait until the job ends (a bounded job ends by itself) and return its outcome."""
+        job = self._settings.job
+        if job.bounded and job.restore_from is not None:
+            end_offsets = restored_bounded.events_end_offsets(self._settings)
+            if restored_bounded.wait_until_consumed(self._settings, end_offsets, self._is_running):
+                logger.info("feature job %s consumed the events to %s; draining it", self.job_id, end_offsets)
+                self.stop_with_savepoint(job.work_dir / "final-savepoints", drain=True)
         self._result.wait()
         seconds = time.monotonic() - self._started
         counters = wait_for_final_counters(counters_dir(self._settings))
         logger.info("feature job %s finished in %.1f s: %s", self.job_id, seconds, counters.describe())
         return JobRun(job_id=self.job_id, seconds=seconds, counters=counters)
 
-    def stop_with_savepoint(self, directory: Path) -> Path:
-        """Take a savepoint in ``directory``, stop the job, and return the savepoint's folder."""
-        location = self._client.stop_with_savepoint(False, directory.resolve().as_uri()).result()
+    def _is_running(self) -> bool:
+        return self.status() in ("CREATED", "INITIALIZING", "RUNNING", "RESTARTING")
+
+    def stop_with_savepoint(self, directory: Path, drain: bool = False) -> Path:
+        """Take a savepoint in ``directory``, stop the job, and return the savepoint's folder.
+
+        With ``drain``, the sources first send the final watermark, so every buffered event is
+        processed and committed before the job stops, as at the end of a bounded run.
+        """
+        # NOTE: JobClient.stop_with_savepoint of apache-flink 2.2.1 calls a Java method that Flink 2
+        # no longer has (it now takes a savepoint format), so the Java client is called directly.
+        formats = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType
+        future = self._client._j_job_client.stopWithSavepoint(drain, directory.resolve().as_uri(), formats.CANONICAL)
+        location = str(future.get())
         logger.info("feature job %s stopped with savepoint %s", self.job_id, location)
         return Path(location.removeprefix("file:"))
 
@@ -246,8 +263,10 @@ def start_feature_job(settings: Settings, jars: RuntimeJars) -> RunningJob:
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     apply_configuration(t_env.get_config(), settings, jars.flink_job_jars)
     statements = build_job(t_env, settings)
-    # Totals of an earlier run in the same work folder would add to this run's.
-    shutil.rmtree(counters_dir(settings), ignore_errors=True)
+    # Totals of an earlier run in the same work folder would add to this run's. The folder stays,
+    # because a reporter of a long-running cluster process may already write into it.
+    for stale in counters_dir(settings).glob("counters-*.json"):
+        stale.unlink(missing_ok=True)
     logger.info("starting the feature job (parallelism %s, bounded=%s, restored from %s) on %s",
                 settings.job.parallelism, settings.job.bounded, settings.job.restore_from,
                 settings.kafka.bootstrap_servers)

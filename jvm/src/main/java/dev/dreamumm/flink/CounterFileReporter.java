@@ -100,6 +100,8 @@ public final class CounterFileReporter implements MetricReporter, Scheduled {
         }
         json.append("}}\n");
         try {
+            // The job's driver may have removed the folder since open().
+            Files.createDirectories(file.getParent());
             Path temporary = file.resolveSibling(file.getFileName() + ".tmp");
             Files.writeString(temporary, json, StandardCharsets.UTF_8);
             Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
