@@ -82,3 +82,23 @@ def test_missing_file_says_how_to_point_elsewhere(tmp_path: Path) -> None:
 def test_config_path_from_environment(tmp_path: Path) -> None:
     path = write_config(tmp_path, "job:\n  parallelism: 3\n")
     assert load_settings(environ={"DREAMUMM_CONFIG": str(path)}).job.parallelism == 3
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"DREAMUMM__JOB__EVENTS_STARTUP_MODE": "timestamp"}, "needs events_start_timestamp_ms"),
+    ({"DREAMUMM__JOB__EVENTS_STARTUP_MODE": "specific-offsets"}, "needs events_start_offsets"),
+    ({"DREAMUMM__JOB__EVENTS_STOP_OFFSETS": "{0: 5}"}, "needs bounded: true"),
+    ({"DREAMUMM__JOB__BOUNDED": "true", "DREAMUMM__JOB__EVENTS_STOP_OFFSETS": "{0: -1}"}, "offsets >= 0"),
+    ({"DREAMUMM__JOB__TRANSACTION_TIMEOUT_MS": "5000"}, "must exceed checkpoint_interval_ms"),
+    ({"DREAMUMM__PREFERENCE__RECENCY_HALF_LIFE_MS": "0"}, "greater than 0"),
+])
+def test_job_positions_and_guarantees_are_checked(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=overrides)
+
+
+def test_stop_offsets_parse_from_environment() -> None:
+    settings = load_settings(environ={"DREAMUMM__JOB__BOUNDED": "true",
+                                      "DREAMUMM__JOB__EVENTS_STOP_OFFSETS": "{0: 10, 1: 12}"})
+
+    assert settings.job.events_stop_offsets == {0: 10, 1: 12}
