@@ -24,7 +24,7 @@ from jobs.dead_letters import DeadLetterEncoder
 from jobs.validation import InvalidEvent, check_embedding_vector, validate_deletion, validate_event
 from jobs.weighting import EventWeigher
 from operators import normalise
-from schemas import USER_DELETION, VIDEO_EMBEDDING, WATCH_EVENT, AvroCodec, DecodeError
+from schemas import USER_DELETION, VIDEO_EMBEDDING, AvroCodec, DecodeError
 from schemas.watch_event_reader import WatchEventReader
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from dreamumm.records import watch_event_records
 from dreamumm.summary import summarise_run
 from jobs.feature_job import run_feature_job
 from operators import cosine
-from schemas import USER_DELETION, VIDEO_EMBEDDING, WATCH_EVENT, WATCH_EVENT_V2, AvroCodec
+from schemas import USER_DELETION, WATCH_EVENT, WATCH_EVENT_V2, AvroCodec
 
 pytestmark = pytest.mark.integration
 

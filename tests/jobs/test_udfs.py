@@ -11,7 +11,7 @@ import pytest
 from dreamumm.config import load_settings
 from jobs.udfs import DecodeDeletion, DecodeEmbedding, DecodeEvent, EncodeDeadLetter
 from operators import preference_weight
-from schemas import DEAD_LETTER, USER_DELETION, USER_INTEREST, VIDEO_EMBEDDING, WATCH_EVENT, WATCH_EVENT_V2, AvroCodec
+from schemas import DEAD_LETTER, USER_DELETION, VIDEO_EMBEDDING, WATCH_EVENT, WATCH_EVENT_V2, AvroCodec
 
 
 class StubCounter:

@@ -33,9 +33,9 @@ import org.apache.flink.types.Row;
  *   <li>Duplicates: an event whose deduplication key and event time equal those of an event summed
  *       earlier is counted as a duplicate and not added. The key is the event id when the producer
  *       set one, otherwise the video id, so without ids the stated key is (user, video, event
- *       time). Keys are kept as 64-bit hashes for events at most
- *       {@value #DEDUP_WINDOW_PARAMETER} ms older than the newest event of the user; a duplicate of
- *       an older event is not recognised and is summed again.
+ *       time). Keys are kept as 64-bit hashes for the events that are at most the deduplication
+ *       window (job parameter {@value #DEDUP_WINDOW_PARAMETER}, in ms) older than the user's newest
+ *       event. A duplicate of an older event is not recognised and is summed again.
  *   <li>Erasure: a row with {@code erase = TRUE} deletes the user's sum, counts and keys, and every
  *       later-arriving event at or before the erasure's time is erased on arrival.
  * </ul>
