@@ -96,7 +96,7 @@ def test_recency_half_life_matches_reference(make_settings, runtime_jars, sample
 
     summary = summarise_run(settings)
     checks.accounted(run.counters, summary)
-    checks.matches_reference(settings, summary, sample_inputs.events, vectors)
+    checks.matches_reference(settings, summary, sample_inputs.events, vectors, weight_tolerance=1e-5)
 
 
 def test_shuffled_replay_matches_live(make_settings, runtime_jars, sample_inputs, checks) -> None:

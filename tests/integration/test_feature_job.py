@@ -3,7 +3,6 @@ float64 reference computed straight from the shipped KuaiRand sample."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from dreamumm import kafka_io, steps
 from dreamumm.config import Settings
 from dreamumm.records import video_embedding_records, watch_event_records
-from dreamumm.summary import RunSummary, summarise_run
+from dreamumm.summary import summarise_run
 from embeddings import (
     SAMPLE_EVENTS_PATH,
     VIDEO_FEATURES_PATH,
@@ -25,8 +24,6 @@ from embeddings import (
     model_version,
 )
 from jobs.feature_job import JobRun, run_feature_job
-from jobs.weighting import build_threshold_rule
-from operators import cosine, reference_interests
 from schemas import WATCH_EVENT, AvroCodec
 
 pytestmark = pytest.mark.integration
@@ -59,30 +56,11 @@ def publish_sample(
     return events, published, expected
 
 
-def check_counters(run: JobRun, summary: RunSummary) -> None:
-    """Check the job's own counters against the topics: the same accounting, both balanced."""
-    counters = run.counters
-    assert counters.balanced, counters.describe()
-    assert counters.get("events_read") == summary.events_read
-    assert counters.get("events_dead_lettered") == summary.events_dead_lettered
-    assert counters.get("events_deduplicated") == summary.events_deduplicated
-
-
 def check_against_reference(settings: Settings, run: JobRun, events: pd.DataFrame, published: dict[int, np.ndarray],
-                            expected_dead_letters: Counter[str]) -> None:
+                            expected_dead_letters: Counter[str], checks: Any) -> None:
     summary = summarise_run(settings)
-    check_counters(run, summary)
-    reference = reference_interests(events, published, settings.preference.alpha_per_s,
-                                    build_threshold_rule(settings.preference))
-    expected_users = {str(user) for user, ref in reference.items() if ref.vector is not None}
-
-    assert set(summary.users) == expected_users
-    for user_id, emitted in summary.users.items():
-        ref = reference[int(user_id)]
-        assert cosine(emitted.vector, ref.vector) >= 1 - 1e-6, f"user {user_id}"
-        assert emitted.total_weight == pytest.approx(ref.total_weight, rel=1e-6), f"user {user_id}"
-        assert emitted.event_count == ref.event_count, f"user {user_id}"
-        assert emitted.last_event_time_ms == ref.last_event_time_ms, f"user {user_id}"
+    checks.accounted(run.counters, summary)
+    checks.matches_reference(settings, summary, events, published)
 
     assert summary.dead_letters_by_reason == expected_dead_letters
     assert summary.embedding_dead_letters_by_reason == Counter({"invalid_embedding": 1})
@@ -92,16 +70,17 @@ def check_against_reference(settings: Settings, run: JobRun, events: pd.DataFram
     assert summary.feature_tombstones == 0
 
 
-def test_job_matches_reference_emitting_every_event(bad_records, make_settings, runtime_jars) -> None:
+def test_job_matches_reference_emitting_every_event(bad_records, make_settings, runtime_jars, checks) -> None:
     settings = make_settings(emission={"policy": "every_event"})
     events, published, expected = publish_sample(settings, bad_records)
 
     run = run_feature_job(settings, runtime_jars)
 
-    check_against_reference(settings, run, events, published, expected)
+    check_against_reference(settings, run, events, published, expected, checks)
 
 
-def test_job_matches_reference_at_parallelism_2_with_interval(bad_records, make_settings, runtime_jars) -> None:
+def test_job_matches_reference_at_parallelism_2_with_interval(bad_records, make_settings, runtime_jars,
+                                                              checks) -> None:
     settings = make_settings(
         job={"parallelism": 2},
         emission={"policy": "interval", "interval_ms": 500},
@@ -110,10 +89,10 @@ def test_job_matches_reference_at_parallelism_2_with_interval(bad_records, make_
 
     run = run_feature_job(settings, runtime_jars)
 
-    check_against_reference(settings, run, events, published, expected)
+    check_against_reference(settings, run, events, published, expected, checks)
 
 
-def test_embedding_versions_by_valid_from(make_settings, runtime_jars) -> None:
+def test_embedding_versions_by_valid_from(make_settings, runtime_jars, checks) -> None:
     settings = make_settings()
     steps.create_topics(settings)
     bootstrap, kafka = settings.kafka.bootstrap_servers, settings.kafka
@@ -143,7 +122,7 @@ def test_embedding_versions_by_valid_from(make_settings, runtime_jars) -> None:
     run = run_feature_job(settings, runtime_jars)
 
     summary = summarise_run(settings)
-    check_counters(run, summary)
+    checks.accounted(run.counters, summary)
     assert sorted(summary.users) == ["after", "before", "switch"]
     assert summary.users["before"].vector[1] == pytest.approx(1.0)
     assert summary.users["after"].vector[2] == pytest.approx(1.0)
