@@ -127,12 +127,18 @@ def flink_options(settings: Settings, jars: Sequence[Path]) -> dict[str, str]:
         # Stable operator ids for every planner-generated operator, so savepoints restore.
         "table.exec.uid.generation": "ALWAYS",
     }
+    # A job that keeps failing ends with its error instead of retrying without end, so a
+    # supervisor can start it again with --restore latest. An embedded cluster never replaces a
+    # TaskManager that died (a Kafka outage of more than a minute can kill it), so without these
+    # limits the job would wait for task slots forever.
+    options["slot.request.timeout"] = "60 s"
     if job.bounded:
-        # A backfill that keeps failing should end with its error. A live job keeps Flink's
-        # default with checkpoints, restarts with a growing delay and no limit.
         options.update({"restart-strategy.type": "fixed-delay",
                         "restart-strategy.fixed-delay.attempts": "5",
                         "restart-strategy.fixed-delay.delay": "2 s"})
+    else:
+        options.update({"restart-strategy.type": "exponential-delay",
+                        "restart-strategy.exponential-delay.attempts-before-reset-backoff": "10"})
     if job.restore_from is not None:
         options["execution.state-recovery.path"] = job.restore_from.resolve().as_uri()
     if job.rest_port is not None:
