@@ -275,7 +275,11 @@ class FlinkCluster:
         return str(self.rest_get(f"/jobs/{job_id}")["state"])
 
     def latest_checkpoint_id(self, job_id: str) -> int | None:
-        """Return the id of the newest completed checkpoint of ``job_id``, or None if none completed."""
+        """Return the id of the newest completed checkpoint of ``job_id``, or None if none completed.
+
+        NOTE: the JobManager caches checkpoint statistics for rest.cache.checkpoint-statistics.timeout,
+        which defaults to web.refresh-interval (3 s), so the id can trail the newest checkpoint by that long.
+        """
         latest = self.rest_get(f"/jobs/{job_id}/checkpoints").get("latest") or {}
         completed = latest.get("completed")
         return int(completed["id"]) if completed else None

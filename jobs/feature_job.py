@@ -4,7 +4,7 @@ Data flow (Python steps are vectorised pandas functions; the rest runs in the JV
 
     events topic ──> decode_event (Python), lateness ──> temporal join on video id, as of event time
                                                           ^                         │
-    embeddings topic ──> decode_embedding ──> versions by valid_from_ms            v
+    embeddings topic ──> decode_embedding (Java) ──> versions by valid_from_ms            v
     deletions topic ──> decode_deletion ─────────────────────────────> GROUP BY user: weighted_vector_sum (Java)
                                                                      ──> encode_user_interest (Java)
                                                                      ──> features topic (upsert, keyed by user)
@@ -44,7 +44,7 @@ from jobs.kafka_tables import (
 )
 from jobs.preflight import check_before_start
 from jobs.udfs import register_functions
-from schemas import USER_INTEREST, AvroCodec
+from schemas import USER_INTEREST, VIDEO_EMBEDDING, AvroCodec
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +91,14 @@ SELECT decoded.user_id, decoded.video_id, decoded.weight, decoded.event_time_ms,
 FROM (SELECT decode_event(record_value) AS decoded, * FROM events_source)"""
 
 
-DECODED_EMBEDDINGS_VIEW = f"""CREATE TEMPORARY VIEW decoded_embeddings AS
+def decoded_embeddings_view(settings: Settings) -> str:
+    """Return the view of decoded embeddings; ``decode_embedding`` (Java) also checks and normalises each vector."""
+    header = AvroCodec.for_schema(VIDEO_EMBEDDING).header.hex()
+    return f"""CREATE TEMPORARY VIEW decoded_embeddings AS
 SELECT decoded.video_id, decoded.vector, decoded.model_version, decoded.reason, decoded.detail,
        {_SOURCE_COLUMNS}, valid_from
-FROM (SELECT decode_embedding(record_value) AS decoded, * FROM embeddings_source)"""
+FROM (SELECT decode_embedding(record_value, X'{header}', {settings.embedding.dimension}) AS decoded, *
+      FROM embeddings_source)"""
 
 DECODED_DELETIONS_VIEW = f"""CREATE TEMPORARY VIEW decoded_deletions AS
 SELECT decoded.user_id, decoded.requested_time_ms, decoded.reason, decoded.detail, {_SOURCE_COLUMNS}
@@ -190,7 +194,7 @@ def build_job(t_env: TableEnvironment, settings: Settings):
     register_functions(t_env, settings)
     for ddl in (events_source_ddl(settings), embeddings_source_ddl(settings), deletions_source_ddl(settings),
                 features_sink_ddl(settings), dead_letter_sink_ddl(settings), decoded_events_view(settings),
-                DECODED_EMBEDDINGS_VIEW, DECODED_DELETIONS_VIEW, EMBEDDING_VERSIONS_VIEW):
+                decoded_embeddings_view(settings), DECODED_DELETIONS_VIEW, EMBEDDING_VERSIONS_VIEW):
         t_env.execute_sql(ddl)
     # A view registered from one Table object is one node that both INSERTs read. Declared in
     # SQL, each INSERT would get its own copy of the join with different projections pushed in.

@@ -5,7 +5,8 @@ Flink hands each Python function an Arrow batch of rows as pandas Series, so the
 pays its fixed cost per batch, not per event. The weights come from ``operators``. The per-user
 running sum (``WeightedVectorSum``) and the normalisation and encoding of the user records
 (``EncodeUserInterest``) run in the JVM (``jvm/``): a Python step after the sum cost an Arrow
-round trip of every user's vector.
+round trip of every user's vector. Embeddings are decoded in the JVM too (``DecodeEmbedding``),
+so that no Python operator sits between the embeddings source and the join.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 from dreamumm.config import Settings
 from jobs import dead_letters
 from jobs.dead_letters import DeadLetterEncoder
-from jobs.validation import InvalidEvent, check_embedding_vector, validate_deletion, validate_event
+from jobs.validation import InvalidEvent, validate_deletion, validate_event
 from jobs.weighting import EventWeigher
-from operators import normalise
-from schemas import USER_DELETION, VIDEO_EMBEDDING, AvroCodec, DecodeError
+from schemas import USER_DELETION, AvroCodec, DecodeError
 from schemas.watch_event_reader import WatchEventReader
 
 logger = logging.getLogger(__name__)
@@ -40,15 +40,6 @@ DECODED_EVENT = DataTypes.ROW([
 ])
 """Result of ``decode_event``: the fields and weight of a valid event, or a dead-letter reason."""
 
-DECODED_EMBEDDING = DataTypes.ROW([
-    DataTypes.FIELD("video_id", DataTypes.STRING()),
-    DataTypes.FIELD("vector", DataTypes.BYTES()),
-    DataTypes.FIELD("model_version", DataTypes.STRING()),
-    DataTypes.FIELD("reason", DataTypes.STRING()),
-    DataTypes.FIELD("detail", DataTypes.STRING()),
-])
-"""Result of ``decode_embedding``; ``vector`` is little-endian float32."""
-
 DECODED_DELETION = DataTypes.ROW([
     DataTypes.FIELD("user_id", DataTypes.STRING()),
     DataTypes.FIELD("requested_time_ms", DataTypes.BIGINT()),
@@ -61,7 +52,6 @@ METRIC_GROUP = "dreamumm"
 """Metric group of the pipeline's counters; the job's counter file reporter collects this group."""
 
 _EVENT_COLUMNS = ["user_id", "video_id", "weight", "event_time_ms", "event_id", "reason", "detail"]
-_EMBEDDING_COLUMNS = ["video_id", "vector", "model_version", "reason", "detail"]
 _DELETION_COLUMNS = ["user_id", "requested_time_ms", "reason", "detail"]
 
 
@@ -120,39 +110,6 @@ class DecodeEvent(ScalarFunction):
                              "event_time_ms": event_times, "event_id": event_ids, "reason": reasons,
                              "detail": details},
                             columns=_EVENT_COLUMNS)
-
-
-class DecodeEmbedding(ScalarFunction):
-    """Decode VideoEmbedding values, check each vector's dimension and values, and L2-normalise it."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._dimension = settings.embedding.dimension
-
-    def open(self, function_context: FunctionContext) -> None:
-        self._codec = AvroCodec.for_schema(VIDEO_EMBEDDING)
-
-    def eval(self, values: pd.Series) -> pd.DataFrame:
-        rows = []
-        for payload in values:
-            try:
-                record = self._codec.decode(payload)
-            except DecodeError as error:
-                rows.append([None, None, None, error.reason, error.detail])
-                continue
-            except Exception as error:  # noqa: BLE001 - one bad record must not stop the job
-                logger.warning("unexpected error decoding a video embedding, dead-lettered: %r", error)
-                rows.append([None, None, None, dead_letters.INVALID_AVRO, f"unexpected decoder error: {error!r}"])
-                continue
-            vector = np.asarray(record["vector"], dtype=np.float64)
-            problem = check_embedding_vector(vector, self._dimension)
-            if problem is None:
-                # Unit length keeps every running sum bounded by its event count, so a vector
-                # with huge components cannot overflow a user's float32 sum.
-                unit = normalise(vector)
-                rows.append([record["video_id"], unit.astype("<f4").tobytes(), record["model_version"], None, None])
-            else:
-                rows.append([None, None, None, dead_letters.INVALID_EMBEDDING, problem])
-        return pd.DataFrame(rows, columns=_EMBEDDING_COLUMNS)
 
 
 class DecodeDeletion(ScalarFunction):
@@ -218,6 +175,7 @@ JAVA_FUNCTIONS = {
     "weighted_vector_sum": "WeightedVectorSum",
     "encode_user_interest": "EncodeUserInterest",
     "embedding_valid_from": "EmbeddingValidFrom",
+    "decode_embedding": "DecodeEmbedding",
     "watch_event_time": "WatchEventTime",
 }
 """SQL name to class in the dev.dreamumm.flink package (jvm/) of each Java function the job calls."""
@@ -227,8 +185,6 @@ def register_functions(t_env: Any, settings: Settings) -> None:
     """Register the job's Python and Java functions in ``t_env`` under the names the SQL uses."""
     t_env.create_temporary_function(
         "decode_event", udf(DecodeEvent(settings), result_type=DECODED_EVENT, func_type="pandas"))
-    t_env.create_temporary_function(
-        "decode_embedding", udf(DecodeEmbedding(settings), result_type=DECODED_EMBEDDING, func_type="pandas"))
     t_env.create_temporary_function(
         "decode_deletion", udf(DecodeDeletion(), result_type=DECODED_DELETION, func_type="pandas"))
     t_env.create_temporary_function(

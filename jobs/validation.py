@@ -88,7 +88,11 @@ def _check_id(field: str, value: str) -> None:
 
 
 def check_embedding_vector(vector: np.ndarray, dimension: int) -> str | None:
-    """Return why an embedding vector is unusable, or None when it is usable."""
+    """Return why an embedding vector is unusable, or None when it is usable.
+
+    The job applies the same rule, with the same messages, in ``DecodeEmbedding`` (``jvm/``);
+    the benchmark's baselines use this one.
+    """
     if vector.shape != (dimension,):
         return f"vector has {vector.size} dimensions, expected {dimension} (embedding.dimension)"
     if not np.all(np.isfinite(vector)):

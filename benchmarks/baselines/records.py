@@ -1,8 +1,8 @@
 """Decoding of single records and the dead letters of rejected ones, shared by both baselines.
 
 The checks come from ``jobs.validation``. The error handling around them mirrors the Flink
-job's ``DecodeEvent`` and ``DecodeEmbedding`` functions (``jobs/udfs.py``), which this
-virtualenv cannot import because that module imports pyflink.
+job's ``DecodeEvent`` function (``jobs/udfs.py``), which this virtualenv cannot import because
+that module imports pyflink, and its ``DecodeEmbedding`` function (``jvm/``).
 """
 
 from __future__ import annotations

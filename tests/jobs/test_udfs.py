@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from dreamumm.config import load_settings
-from jobs.udfs import DecodeDeletion, DecodeEmbedding, DecodeEvent, EncodeDeadLetter
+from jobs.udfs import DecodeDeletion, DecodeEvent, EncodeDeadLetter
 from operators import preference_weight
-from schemas import DEAD_LETTER, USER_DELETION, VIDEO_EMBEDDING, WATCH_EVENT, WATCH_EVENT_V2, AvroCodec
+from schemas import DEAD_LETTER, USER_DELETION, WATCH_EVENT, WATCH_EVENT_V2, AvroCodec
 
 
 class StubCounter:
@@ -68,18 +68,6 @@ def test_decode_event_weighs_valid_and_rejects_invalid(settings) -> None:
     assert context.counters["events_read"].count == 4
 
 
-def test_decode_embedding_checks_dimension(settings) -> None:
-    codec = AvroCodec.for_schema(VIDEO_EMBEDDING)
-    good = codec.encode({"video_id": "v", "vector": [1.0] + [0.0] * 63, "model_version": "m", "produced_time_ms": 0})
-    short = codec.encode({"video_id": "w", "vector": [1.0], "model_version": "m", "produced_time_ms": 0})
-
-    result = opened(DecodeEmbedding(settings)).eval(pd.Series([good, short]))
-
-    assert result["reason"].tolist() == [None, "invalid_embedding"]
-    assert np.frombuffer(result["vector"][0], dtype="<f4")[0] == 1.0
-    assert "expected 64" in result["detail"][1]
-
-
 def test_encode_dead_letter_accepts_literal_reason(settings) -> None:
     result = opened(EncodeDeadLetter(settings)).eval(
         "missing_embedding", "no vector", pd.Series(["t"]), pd.Series([1]), pd.Series([42]),
@@ -100,17 +88,6 @@ def test_decode_event_keeps_large_times_exact_beside_rejects(settings) -> None:
     assert result["event_time_ms"].dtype == np.int64
     assert result["event_time_ms"].tolist()[0] == big_time
     assert result["event_time_ms"].tolist()[2] == 2**53 + 1
-
-
-def test_decode_embedding_normalises_huge_vector(settings) -> None:
-    codec = AvroCodec.for_schema(VIDEO_EMBEDDING)
-    huge = codec.encode({"video_id": "v", "vector": [3e38] * 64, "model_version": "m", "produced_time_ms": 0})
-
-    result = opened(DecodeEmbedding(settings)).eval(pd.Series([huge]))
-
-    vector = np.frombuffer(result["vector"][0], dtype="<f4")
-    assert np.all(np.isfinite(vector))
-    assert float(np.linalg.norm(vector.astype(np.float64))) == pytest.approx(1.0, rel=1e-6)
 
 
 def test_dead_letter_cuts_oversized_original(settings) -> None:

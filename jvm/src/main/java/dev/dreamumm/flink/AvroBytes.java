@@ -39,6 +39,39 @@ final class AvroBytes {
         skip(readLong());
     }
 
+    /** Reads a string, rejecting bytes that are not valid UTF-8. */
+    String readString() throws java.nio.charset.CharacterCodingException {
+        long length = readLong();
+        int start = position;
+        skip(length);
+        return DecodeEmbedding.utf8(data, start, (int) length);
+    }
+
+    /** Reads an array of floats, in one or more blocks, as doubles. */
+    double[] readFloatArray() {
+        double[] values = new double[0];
+        while (true) {
+            long count = readLong();
+            if (count == 0) {
+                return values;
+            }
+            if (count < 0) {
+                readLong();
+                count = -count;
+            }
+            int start = position;
+            skip(count * Float.BYTES);
+            int old = values.length;
+            values = java.util.Arrays.copyOf(values, old + (int) count);
+            for (int k = 0; k < count; k++) {
+                values[old + k] = Float.intBitsToFloat(
+                        (data[start] & 0xFF) | (data[start + 1] & 0xFF) << 8 | (data[start + 2] & 0xFF) << 16
+                                | (data[start + 3] & 0xFF) << 24);
+                start += Float.BYTES;
+            }
+        }
+    }
+
     /** Skips an array of floats in one or more blocks; a negative block count is followed by its byte size. */
     void skipFloatArray() {
         while (true) {
