@@ -291,10 +291,9 @@ def test_taskmanager_kill_keeps_exactly_once(make_settings, runtime_jars, sample
         vectors = sample_inputs.publish(settings, events.iloc[:0])
         job = start_feature_job(settings, runtime_jars)
         try:
-            # NOTE: events that reach the join before the embeddings can be dead-lettered as
-            # missing_embedding (141 events in 1 of 12 runs that fed events right after the first
-            # checkpoint), although the embeddings' watermark should hold them back. The cause is
-            # not proven, so the feed waits for the embeddings.
+            # This test is about the kill, so the feed waits until the embeddings reached the join.
+            # Once, before embeddings were decoded in the JVM, 141 early events were dead-lettered as
+            # missing_embedding; the cause was the likely one, not a proven one.
             wait_for_join_input(cluster, job.job_id, len(vectors), JOB_START_TIMEOUT_S)
             logger.info("job %s has its embeddings at the join %.1f s after the test started", job.job_id,
                         time.monotonic() - started)
