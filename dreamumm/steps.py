@@ -51,7 +51,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(kafka.events_topic, kafka.partitions, compacted=False, config=keep),
         TopicSpec(kafka.embeddings_topic, kafka.partitions, compacted=True),
-        TopicSpec(kafka.features_topic, kafka.partitions, compacted=True),
+        # A feature record's timestamp is when it was written, which readers use to judge its age.
+        # Records stamped with old event times would also make Kafka roll segments early, and
+        # compaction would then thin the topic while a run is still being checked.
+        TopicSpec(kafka.features_topic, kafka.partitions, compacted=True,
+                  config={"message.timestamp.type": "LogAppendTime"}),
         TopicSpec(kafka.dead_letter_topic, kafka.partitions, compacted=False, config=keep),
         # A job that starts from scratch reads every deletion again; compaction keeps the newest per user.
         TopicSpec(kafka.deletions_topic, kafka.partitions, compacted=True),

@@ -256,6 +256,23 @@ class RunningJob:
         logger.info("feature job %s cancelled", self.job_id)
 
 
+def reset_plan_node_ids(t_env: TableEnvironment) -> None:
+    """Number the nodes of the next SQL plan from the start, as in a new process.
+
+    With ``table.exec.uid.generation`` ALWAYS, an operator's uid contains the number of its plan
+    node, and the planner numbers nodes with one counter per process. Without a reset, a job
+    planned after another one in the same process gets other uids, and its savepoints cannot be
+    restored by ``run-job`` in a new process.
+    """
+    # NOTE: ExecNodeContext.resetIdCounter is public in flink-table-planner 2.2.1 but meant for
+    # tests; the planner sits in its own class loader, so it is reached through that loader.
+    gateway = get_gateway()
+    loader = t_env._j_tenv.getPlanner().getClass().getClassLoader()
+    context = loader.loadClass("org.apache.flink.table.planner.plan.nodes.exec.ExecNodeContext")
+    reset = context.getMethod("resetIdCounter", gateway.new_array(gateway.jvm.java.lang.Class, 0))
+    reset.invoke(None, gateway.new_array(gateway.jvm.java.lang.Object, 0))
+
+
 def start_feature_job(settings: Settings, jars: RuntimeJars) -> RunningJob:
     """Check the cluster, then submit the job to a local embedded Flink cluster and return its handle.
 
@@ -266,6 +283,7 @@ def start_feature_job(settings: Settings, jars: RuntimeJars) -> RunningJob:
     prepare_process_environment(settings, jars)
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     apply_configuration(t_env.get_config(), settings, jars.flink_job_jars)
+    reset_plan_node_ids(t_env)
     statements = build_job(t_env, settings)
     # Totals of an earlier run in the same work folder would add to this run's. The folder stays,
     # because a reporter of a long-running cluster process may already write into it.
