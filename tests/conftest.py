@@ -72,6 +72,7 @@ def make_settings(kafka_broker: LocalBroker, tmp_path: Path) -> SettingsFactory:
             "embeddings_topic": f"embeddings-{suffix}",
             "features_topic": f"features-{suffix}",
             "dead_letter_topic": f"dead-letters-{suffix}",
+            "deletions_topic": f"deletions-{suffix}",
             "consumer_group": f"job-{suffix}",
         }
         job = {"bounded": True, "work_dir": tmp_path / "flink"}
