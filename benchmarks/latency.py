@@ -8,7 +8,6 @@ that of the job's process tree.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import time
@@ -57,12 +56,17 @@ class LiveResult:
         return self.aggregate_state_bytes / self.users
 
 
-def _produce_paced(bootstrap_servers: str, topic: str, records: list[tuple[bytes, bytes]], rate: float,
+def _produce_paced(bootstrap_servers: str, topic: str, records: list[tuple[bytes, bytes, int]], rate: float,
                    seconds: float) -> int:
-    """Produce ``records`` (repeating them if needed) at ``rate`` per second for ``seconds``."""
+    """Produce ``records`` at ``rate`` per second for ``seconds``, or until they run out.
+
+    The records' own timestamps are dropped: the live topics stamp each record when it arrives.
+    The records are not repeated, because their event times would then jump back, and the job's
+    watermark, which follows event time, would stop advancing and hold every repeated event.
+    """
     producer = Producer({"bootstrap.servers": bootstrap_servers, "linger.ms": 5, "compression.type": "lz4",
                          "queue.buffering.max.messages": 1_000_000})
-    source = itertools.cycle(records)
+    source = iter(records)
     started = time.monotonic()
     sent = 0
     while True:
@@ -70,8 +74,12 @@ def _produce_paced(bootstrap_servers: str, topic: str, records: list[tuple[bytes
         if elapsed >= seconds:
             break
         due = int(rate * elapsed) - sent
+        if sent + due > len(records):
+            logger.warning("the workload's %d events ran out after %.0f s of the planned %.0f s; "
+                           "generate more events (--events) for a longer live run", len(records), elapsed, seconds)
+            due = len(records) - sent
         for _ in range(due):
-            key, value = next(source)
+            key, value, _timestamp = next(source)
             while True:
                 try:
                     producer.produce(topic, key=key, value=value)
@@ -80,6 +88,8 @@ def _produce_paced(bootstrap_servers: str, topic: str, records: list[tuple[bytes
                     producer.poll(0.05)  # The local queue is full: wait for deliveries.
         sent += max(due, 0)
         producer.poll(0)
+        if sent >= len(records):
+            break
         time.sleep(0.005)
     producer.flush(60)
     return sent

@@ -51,7 +51,7 @@ class Workload:
 
     shape: WorkloadShape
     events: pd.DataFrame
-    records: list[tuple[bytes, bytes]]
+    records: list[tuple[bytes, bytes, int]]
     statistics: dict[str, float]
     embeddings: dict[int, dict[int, NDArray[np.float32]]] = field(default_factory=dict)
 
