@@ -18,7 +18,7 @@ import numpy as np
 from confluent_kafka import Producer
 
 from benchmarks.alternatives import Topics, start_job
-from benchmarks.flink_rest import FlinkRest, FlinkRestError
+from benchmarks.flink_rest import FlinkRest
 from benchmarks.measure import event_latencies_ms, read_output
 from benchmarks.processes import TreeUsage
 from benchmarks.workload import APPEND_TIME, Workload, recreate_topics
@@ -124,7 +124,8 @@ def live_run(settings: Settings, workload: Workload, dimension: int, parallelism
         checkpoint = rest.wait_for_checkpoint(job_id, after_id=before.checkpoint_id if before else 0,
                                               timeout_s=3 * settings.job.checkpoint_interval_ms / 1000)
         heap = rest.heap_used_bytes()
-    except FlinkRestError:
+    except BaseException:
+        # Any failure here, not only a REST error, would otherwise leave the job running.
         child.stop()
         raise
     run = child.stop()
