@@ -173,7 +173,7 @@ class JobSettings(_Section):
     event_time_disorder_ms: int = Field(default=200, ge=0)
     """Bounded disorder of event times: the watermark trails the largest event time read by this
     much. An event within it of the newest event waits for the watermark, so that it joins the
-    embedding version valid at its time; older events are joined as they arrive."""
+    embedding version valid at its time. Older events are joined at the watermark's next step."""
     allowed_lateness_ms: int = Field(default=86_400_000, ge=0)
     """An event whose Kafka record timestamp is more than this after its event time is dead-lettered
     as too_late. The rule looks at the record alone, so a replay that keeps the record timestamps
@@ -193,7 +193,7 @@ class JobSettings(_Section):
     transaction_timeout_ms: int = Field(default=600_000, ge=1_000)
     """Kafka transaction timeout of the exactly-once sinks. It must exceed the time between two
     checkpoints plus a restart, and must not exceed the broker's transaction.max.timeout.ms
-    (Kafka's default is 900000); the job checks the broker's value at start."""
+    (Kafka's default is 900000). The job checks the broker's value at start."""
     restore_from: Path | None = None
     """Checkpoint or savepoint folder to restore the job's state and offsets from."""
     idle_timeout_ms: int = Field(default=1_000, ge=1)

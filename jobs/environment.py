@@ -56,7 +56,7 @@ def prepare_plugins_dir(plugins_dir: Path, jars: RuntimeJars) -> Path:
     """Fill ``plugins_dir`` with Flink's bundled plugins and the job's counter reporter; return it.
 
     Flink loads metric reporters from plugin folders when the cluster starts, not from the job's
-    jars, so the functions jar (which holds ``CounterFileReporter``) is also a plugin.
+    jars, so the functions jar (which contains ``CounterFileReporter``) is also a plugin.
     """
     bundled = Path(pyflink.__file__).resolve().parent / "plugins"
     plugins_dir.mkdir(parents=True, exist_ok=True)

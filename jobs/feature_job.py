@@ -12,7 +12,7 @@ Data flow (Python steps are vectorised pandas functions; the rest runs in the JV
 
 Event time is the event's ``event_time_ms``. An event joins the version of its video's
 embedding with the largest ``valid_from_ms`` at or before the event's time, once the watermark
-of both inputs has passed that time; an event with no such version is dead-lettered as
+of both inputs has passed that time. An event with no such version is dead-lettered as
 ``missing_embedding``. An event behind the watermark joins at the next watermark with the
 versions the join still keeps (the newest one at or before the watermark, and later ones).
 An event whose Kafka record timestamp is more than ``job.allowed_lateness_ms`` after its time
@@ -265,7 +265,7 @@ def reset_plan_node_ids(t_env: TableEnvironment) -> None:
     restored by ``run-job`` in a new process.
     """
     # NOTE: ExecNodeContext.resetIdCounter is public in flink-table-planner 2.2.1 but meant for
-    # tests; the planner sits in its own class loader, so it is reached through that loader.
+    # tests. The planner sits in its own class loader, so the call goes through that loader.
     gateway = get_gateway()
     loader = t_env._j_tenv.getPlanner().getClass().getClassLoader()
     context = loader.loadClass("org.apache.flink.table.planner.plan.nodes.exec.ExecNodeContext")
@@ -300,7 +300,7 @@ def start_feature_job(settings: Settings, jars: RuntimeJars) -> RunningJob:
 def run_feature_job(settings: Settings, jars: RuntimeJars) -> JobRun:
     """Run the job and wait for it.
 
-    In bounded mode the call returns once every input is consumed to its end offsets; otherwise
+    In bounded mode the call returns once every input is consumed to its end offsets. Otherwise
     it runs until the job is cancelled or the process is stopped.
     """
     return start_feature_job(settings, jars).wait()

@@ -32,7 +32,7 @@ _MAX_INTERVAL_LITERAL_MS = 100 * 86_400_000 - 1  # 99 days 23:59:59.999, the lar
 def sql_interval(milliseconds: int) -> str:
     """Return a SQL interval literal of ``milliseconds``, in day-to-second form.
 
-    A day field holds at most 99 days, so a longer interval is a sum of literals.
+    A day field has at most two digits (99 days), so a longer interval is a sum of literals.
     """
     parts = []
     remaining = milliseconds
@@ -86,7 +86,8 @@ def events_source_ddl(settings: Settings) -> str:
 
     ``watch_event_time`` returns time 0 for a record it cannot read, and for an event time
     more than ``job.max_event_time_ahead_ms`` after the record's Kafka timestamp, so that such a
-    record never moves the watermark; the decoder and ``DECODED_EVENTS_VIEW`` dead-letter them.
+    record never moves the watermark. The decoder and ``jobs.feature_job.decoded_events_view``
+    dead-letter them.
     """
     kafka, job = settings.kafka, settings.job
     options = _source_options(kafka.events_topic, f"{kafka.consumer_group}-events", job.events_startup_mode,

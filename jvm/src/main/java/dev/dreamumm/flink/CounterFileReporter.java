@@ -22,8 +22,8 @@ import org.slf4j.LoggerFactory;
  * Writes the totals of the pipeline's counters (those in a metric group named
  * {@value #GROUP}) to a JSON file, summed over subtasks and operators by counter name.
  *
- * <p>A counter's last value is kept when its task ends, so a bounded job's file holds the
- * job's final totals once the cluster has shut down; that is what the tests read. Each
+ * <p>A counter's last value is kept when its task ends, so a bounded job's file contains the
+ * job's final totals once the cluster has shut down. The tests read those totals. Each
  * process writes {@code counters-<pid>.json} in the folder of the reporter's {@code dir}
  * option, so the TaskManagers of a cluster do not overwrite each other. After a failover the
  * restarted tasks count again from zero while the retired counts stay, so the totals then

@@ -121,7 +121,7 @@ public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVect
 
     /**
      * Adds one event, or erases the user when {@code erase} is true. An event needs a weight, a
-     * vector, an event time and a model version; a missing one is a bug in the calling SQL and
+     * vector, an event time and a model version. A missing one is a bug in the calling SQL, so it
      * fails the job. {@code eventId} may be null.
      */
     public void accumulate(Accumulator accumulator, Double weight, byte[] vector, Long eventTimeMs,
@@ -138,8 +138,8 @@ public final class WeightedVectorSum extends AggregateFunction<Row, WeightedVect
                     + weight + ", " + (vector == null ? "null" : vector.length + " bytes") + ", " + modelVersion);
         }
         if (eventTimeMs <= accumulator.erasedThroughMs) {
-            // Accepted and erased at once: it counts as contributed, so read = contributed +
-            // dead-lettered + deduplicated holds with erasures too.
+            // Accepted and erased at once. It counts as contributed, so that read = contributed +
+            // dead-lettered + deduplicated stays true with erasures.
             increment(contributed);
             increment(erased);
             return;
