@@ -265,6 +265,80 @@ class BrokerSettings(_Section):
     """Folder of the local broker's configuration, data and logs."""
 
 
+class StoreSettings(_Section):
+    """The serving store: a RocksDB folder that the materialiser fills from the feature and
+    embeddings topics, and that rankers read."""
+
+    path: Path = REPO_ROOT / "var" / "store" / "features"
+    """RocksDB folder of the store. One materialiser process writes it; a second writer fails at start."""
+    secondary_dir: Path = REPO_ROOT / "var" / "store" / "readers"
+    """Folder under which each reader process keeps the files of its RocksDB secondary instance,
+    one subfolder per process."""
+    max_batch_records: int = Field(default=5_000, ge=1)
+    """Most topic records the materialiser applies in one write batch."""
+    poll_timeout_ms: int = Field(default=200, ge=1)
+    """How long the materialiser waits for records before it writes what it has."""
+    heartbeat_interval_ms: int = Field(default=1_000, ge=1)
+    """The materialiser writes its heartbeat at least this often, even without new records, so
+    readers can tell a quiet topic from a stopped materialiser."""
+    catch_up_interval_ms: int = Field(default=200, ge=1)
+    """How often a reader replays the writer's new changes into its secondary instance."""
+    partition_refresh_interval_ms: int = Field(default=30_000, ge=1)
+    """How often the materialiser reads the topics' metadata again to find partitions added later."""
+
+
+class RankingSettings(_Section):
+    """The online ranking: which user vector to use and how to combine scores."""
+
+    embedding_model_version: str | None = None
+    """Embedding model version of the videos the ranker scores. None takes the version of the content
+    embedding that the embedding section describes, the one `dreamumm publish-embeddings` publishes."""
+
+    max_vector_age_ms: int | None = Field(default=None, ge=0)
+    """A stored vector whose newest contributing event is older than this at request time is not
+    used: Candidate-DreamUMM replaces it. None accepts stored vectors of any age."""
+    min_event_count: int = Field(default=1, ge=1)
+    """A stored vector summed from fewer events than this is not used: Candidate-DreamUMM replaces it."""
+    interest_weight: float = 1.0
+    """Weight of the interest score <x_i, mu> in a candidate's final score."""
+    score_weights: dict[str, float] = {}
+    """Weights of the other scores a request may carry per candidate, by name. The final score is
+    interest_weight * <x_i, mu> + the sum of weight * score over these names. A request must give
+    every named score for every candidate and no other names."""
+    long_view_model_path: Path = REPO_ROOT / "models" / "long_view.json"
+    """File of the long-view model f_seq(history, candidate) that weighs Candidate-DreamUMM."""
+    history_limit: int = Field(default=50, ge=1)
+    """Most recent history items f_seq looks at; older items of a request are ignored."""
+    default_k: int = Field(default=10, ge=1)
+    """Number of candidates returned when a request sets no k."""
+    max_k: int = Field(default=1_000, ge=1)
+    """Largest k a request may ask for."""
+    max_candidates: int = Field(default=5_000, ge=1)
+    """Most candidates one request may carry."""
+    max_history: int = Field(default=1_000, ge=0)
+    """Most history items one request may carry."""
+
+    @model_validator(mode="after")
+    def _default_k_allowed(self) -> "RankingSettings":
+        if self.default_k > self.max_k:
+            raise ValueError(f"default_k ({self.default_k}) must not exceed max_k ({self.max_k})")
+        return self
+
+
+class ServingSettings(_Section):
+    """The HTTP service that rankers in other languages call."""
+
+    host: str = "127.0.0.1"
+    """Address the service listens on."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    """Port the service listens on."""
+    workers: int = Field(default=1, ge=1)
+    """Worker processes of the HTTP server; each opens its own secondary instance of the store."""
+    max_materialiser_silence_ms: int = Field(default=30_000, ge=1)
+    """The service reports not ready when the materialiser's last heartbeat in the store is older
+    than this, because its vectors may be stale."""
+
+
 class Settings(_Section):
     """Complete configuration of the pipeline."""
 
@@ -274,6 +348,9 @@ class Settings(_Section):
     emission: EmissionSettings = EmissionSettings()
     job: JobSettings = JobSettings()
     broker: BrokerSettings = BrokerSettings()
+    store: StoreSettings = StoreSettings()
+    ranking: RankingSettings = RankingSettings()
+    serving: ServingSettings = ServingSettings()
 
     @field_validator("kafka")
     @classmethod

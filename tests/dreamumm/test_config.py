@@ -102,3 +102,16 @@ def test_stop_offsets_parse_from_environment() -> None:
                                       "DREAMUMM__JOB__EVENTS_STOP_OFFSETS": "{0: 10, 1: 12}"})
 
     assert settings.job.events_stop_offsets == {0: 10, 1: 12}
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"DREAMUMM__RANKING__DEFAULT_K": "20", "DREAMUMM__RANKING__MAX_K": "10"},
+     "default_k \\(20\\) must not exceed max_k \\(10\\)"),
+    ({"DREAMUMM__RANKING__MAX_VECTOR_AGE_MS": "-1"}, "ranking.max_vector_age_ms = -1"),
+    ({"DREAMUMM__RANKING__SCORE_WEIGHTS": "{ctr: .inf}"}, "ranking.score_weights.ctr"),
+    ({"DREAMUMM__SERVING__PORT": "70000"}, "serving.port = 70000"),
+    ({"DREAMUMM__STORE__MAX_BATCH_RECORDS": "0"}, "store.max_batch_records = 0"),
+])
+def test_serving_settings_are_checked(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ=overrides)
