@@ -79,7 +79,7 @@ def end_offsets(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> 
     """Return {partition: (low, high)} watermark offsets of ``topic``, as a read-committed reader sees them."""
     consumer = _consumer(bootstrap_servers)
     try:
-        metadata = _cluster_metadata(consumer, bootstrap_servers, timeout_s, topic)
+        metadata = cluster_metadata(consumer, bootstrap_servers, timeout_s, topic)
         topic_metadata = metadata.topics.get(topic)
         if topic_metadata is None or topic_metadata.error is not None:
             raise KafkaException(f"topic {topic} not found on {bootstrap_servers}; run `dreamumm create-topics`")
@@ -95,7 +95,7 @@ def list_topic_names(bootstrap_servers: str, timeout_s: float = 10.0) -> set[str
     """Return the names of the topics on the cluster."""
     consumer = _consumer(bootstrap_servers)
     try:
-        metadata = _cluster_metadata(consumer, bootstrap_servers, timeout_s)
+        metadata = cluster_metadata(consumer, bootstrap_servers, timeout_s)
         return set(metadata.topics)
     finally:
         consumer.close()
@@ -151,7 +151,7 @@ def read_topic(bootstrap_servers: str, topic: str, timeout_s: float = 60.0) -> I
         consumer.close()
 
 
-def _cluster_metadata(
+def cluster_metadata(
     consumer: Consumer, bootstrap_servers: str, timeout_s: float, topic: str | None = None
 ) -> ClusterMetadata:
     """Fetch cluster metadata, raising KafkaException that names the address when it is unreachable."""

@@ -1,0 +1,19 @@
+"""Errors of the feature store. Each message names the store folder and what to do."""
+
+from __future__ import annotations
+
+
+class StoreError(RuntimeError):
+    """Base class of the feature store's errors."""
+
+
+class StoreLockedError(StoreError):
+    """Raised when another process already has the store open for writing."""
+
+
+class StoreNotFoundError(StoreError):
+    """Raised when a reader opens a store folder that no materialiser has created yet."""
+
+
+class StoreLayoutError(StoreError):
+    """Raised when the store's column families or value layout are not the ones this version uses."""

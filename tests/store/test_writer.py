@@ -1,0 +1,287 @@
+"""The store writer on a real RocksDB folder: newest record wins, tombstones, offsets written with the data,
+bad records, and the one-writer lock."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from dreamumm.config import REPO_ROOT
+from store.database import open_secondary, read_bad_record_counts, read_offsets
+from store.decoding import RecordDecoder
+from store.errors import StoreError, StoreLayoutError, StoreLockedError
+from store.layout import LAYOUT_VERSION_KEY, META, USERS, decode_user_value, encode_int64
+from store.writer import StoreWriter
+
+
+def stored_users(writer: StoreWriter) -> dict[str, int]:
+    """Return {user id: event count} of every stored user, read through the writer's own handle."""
+    family = writer._handles.families[USERS]
+    return {key.decode(): decode_user_value(key.decode(), value).event_count for key, value in family.items()}
+
+
+def reopen(writer: StoreWriter, records) -> StoreWriter:
+    path = writer.path
+    writer.close()
+    return StoreWriter(path, records.features_topic, records.embeddings_topic, records.dimension)
+
+
+def test_newest_record_wins_within_batch(writer, records) -> None:
+    batch = [records.user("a", 1), records.user("b", 1), records.user("a", 2), records.user("a", 3)]
+    counts = writer.write(batch)
+    assert stored_users(writer) == {"a": 3, "b": 1}
+    assert counts.feature_records == 4
+    assert counts.users_written == 4
+
+
+def test_newest_record_wins_across_batches(writer, records) -> None:
+    writer.write([records.user("a", 1)])
+    writer.write([records.user("a", 2), records.user("b", 7)])
+    assert stored_users(writer) == {"a": 2, "b": 7}
+
+
+def test_tombstone_deletes_user(writer, records) -> None:
+    writer.write([records.user("a", 1), records.user("b", 1)])
+    counts = writer.write([records.tombstone("a")])
+    assert stored_users(writer) == {"b": 1}
+    assert counts.users_deleted == 1
+
+
+def test_tombstone_then_put_in_one_batch_keeps_put(writer, records) -> None:
+    writer.write([records.user("a", 1)])
+    writer.write([records.tombstone("a"), records.user("a", 5), records.user("b", 1), records.tombstone("b")])
+    assert stored_users(writer) == {"a": 5}
+
+
+def test_tombstone_of_unknown_user_is_harmless(writer, records) -> None:
+    counts = writer.write([records.tombstone("never-seen")])
+    assert stored_users(writer) == {}
+    assert counts.users_deleted == 1
+
+
+def test_offsets_are_next_offset_per_partition(writer, records) -> None:
+    writer.write([records.user("a", 1, partition=0), records.user("b", 1, partition=1),
+                  records.user("c", 1, partition=1), records.embedding("v", [1.0, 0.0, 0.0, 0.0])])
+    expected = {("features", 0): 1, ("features", 1): 2, ("embeddings", 0): 1}
+    assert writer.offsets == expected
+    reopened = reopen(writer, records)
+    try:
+        assert reopened.offsets == expected
+    finally:
+        reopened.close()
+
+
+def test_positions_move_offsets_past_markers(writer, records) -> None:
+    writer.write([records.user("a", 1)], {("features", 0): 3, ("features", 1): 4})
+    assert writer.offsets == {("features", 0): 3, ("features", 1): 4}
+
+
+def test_position_behind_records_is_ignored(writer, records) -> None:
+    batch = [records.user("a", 1), records.user("b", 1), records.user("c", 1)]
+    writer.write(batch, {("features", 0): 1})
+    assert writer.offsets == {("features", 0): 3}
+
+
+def test_heartbeat_and_caught_up_written(writer, records, store_settings, tmp_path) -> None:
+    writer.write([], heartbeat_ms=111)
+    writer.write([], heartbeat_ms=222, caught_up_ms=200)
+    reader = open_secondary(store_settings.path, tmp_path / "secondary")
+    try:
+        meta = reader.families[META]
+        assert meta.get(b"heartbeat_ms") == encode_int64(222)
+        assert meta.get(b"caught_up_ms") == encode_int64(200)
+    finally:
+        reader.close()
+
+
+def test_failed_batch_changes_nothing(writer, records, monkeypatch) -> None:
+    """A failure while building a batch, as a crash would be, leaves users, offsets and counts as they were."""
+    writer.write([records.user("a", 1)], heartbeat_ms=1)
+    real_feature_write = RecordDecoder.feature_write
+    calls = 0
+
+    def fail_on_third_record(self, key, value):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("simulated crash in the middle of a batch")
+        return real_feature_write(self, key, value)
+
+    monkeypatch.setattr(RecordDecoder, "feature_write", fail_on_third_record)
+    batch = [records.user("a", 2), records.record("features", b"x", b"garbage"), records.user("b", 1),
+             records.user("c", 1)]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        writer.write(batch, heartbeat_ms=2)
+
+    assert writer.offsets == {("features", 0): 1}
+    assert writer.bad_record_counts == {}
+    reopened = reopen(writer, records)
+    try:
+        assert stored_users(reopened) == {"a": 1}
+        assert reopened.offsets == {("features", 0): 1}
+        assert read_bad_record_counts(reopened._handles) == {}
+    finally:
+        reopened.close()
+
+
+def test_bad_record_counted_and_skipped(writer, records, caplog) -> None:
+    batch = [records.user("a", 1), records.record("features", b"b", b"not avro"), records.user("c", 1),
+             records.record("embeddings", b"v", None)]
+    with caplog.at_level(logging.WARNING, logger="store.writer"):
+        counts = writer.write(batch)
+    assert counts.bad_records == 2
+    assert counts.users_written == 2
+    assert stored_users(writer) == {"a": 1, "c": 1}
+    assert writer.offsets == {("features", 0): 3, ("embeddings", 0): 1}
+    assert writer.bad_record_counts == {"features/invalid_avro": 1, "embeddings/missing_value": 1}
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("topic features partition 0 offset 1: features/invalid_avro" in message for message in messages)
+    assert any("topic embeddings partition 0 offset 0: embeddings/missing_value" in message for message in messages)
+
+
+def test_bad_record_counts_persist_and_add_up(writer, records) -> None:
+    writer.write([records.record("features", b"b", b"not avro")])
+    reopened = reopen(writer, records)
+    try:
+        reopened.write([records.record("features", b"b", b"still not avro"), records.record("features", b"c", b"")])
+        assert read_bad_record_counts(reopened._handles) == {"features/invalid_avro": 3}
+    finally:
+        reopened.close()
+
+
+def test_bad_record_logging_is_rate_limited(writer, records, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="store.writer"):
+        writer.write([records.record("features", b"b", b"junk") for _ in range(1_000)])
+    assert writer.bad_record_counts == {"features/invalid_avro": 1_000}
+    assert len(caplog.records) == 11
+
+
+def test_record_of_other_topic_raises(writer, records) -> None:
+    with pytest.raises(ValueError, match="record of topic 'elsewhere'"):
+        writer.write([records.record("elsewhere", b"k", b"v")])
+
+
+def test_second_writer_raises_store_locked(writer, records) -> None:
+    with pytest.raises(StoreLockedError) as caught:
+        StoreWriter(writer.path, records.features_topic, records.embeddings_topic, records.dimension)
+    message = str(caught.value)
+    assert str(writer.path) in message
+    assert "another materialiser is writing it" in message
+    assert "store.path" in message
+
+
+def test_writer_in_other_process_raises_store_locked(writer) -> None:
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from store.errors import StoreLockedError
+        from store.writer import StoreWriter
+        try:
+            StoreWriter(Path({str(writer.path)!r}), "features", "embeddings", 4)
+        except StoreLockedError as error:
+            print("locked:", error)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                            cwd=REPO_ROOT)
+    assert result.stdout.startswith("locked: the feature store at")
+    assert "another materialiser is writing it" in result.stdout
+
+
+def test_close_releases_lock(writer, records) -> None:
+    writer.write([records.user("a", 1)])
+    reopened = reopen(writer, records)
+    try:
+        assert stored_users(reopened) == {"a": 1}
+    finally:
+        reopened.close()
+
+
+def test_other_layout_version_raises(writer, records) -> None:
+    writer._handles.families[META].put(LAYOUT_VERSION_KEY, encode_int64(99))
+    path = writer.path
+    writer.close()
+    with pytest.raises(StoreLayoutError, match="layout version 99"):
+        StoreWriter(path, records.features_topic, records.embeddings_topic, records.dimension)
+    # The failed open released the lock again.
+    with pytest.raises(StoreLayoutError):
+        StoreWriter(path, records.features_topic, records.embeddings_topic, records.dimension)
+
+
+def test_creation_leaves_only_store_folder(store_settings, records) -> None:
+    writer = StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension)
+    writer.close()
+    assert [path.name for path in store_settings.path.parent.iterdir()] == [store_settings.path.name]
+
+
+def test_empty_existing_folder_becomes_store(store_settings, records) -> None:
+    store_settings.path.mkdir(parents=True)
+    writer = StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension)
+    writer.close()
+    assert (store_settings.path / "CURRENT").is_file()
+
+
+def test_folder_of_other_files_raises(store_settings, records) -> None:
+    store_settings.path.mkdir(parents=True)
+    (store_settings.path / "notes.txt").write_text("not a store")
+    with pytest.raises(StoreError, match="is a folder with other files"):
+        StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension)
+    assert [path.name for path in store_settings.path.iterdir()] == ["notes.txt"]
+    assert [path.name for path in store_settings.path.parent.iterdir()] == [store_settings.path.name]
+
+
+def test_reader_never_sees_half_created_store(store_settings, records, tmp_path) -> None:
+    """A reader process that races the creation finds either no store or one with every column family.
+
+    The reader runs in another process because rocksdict holds the GIL while it creates the store,
+    so a thread of this process could not run inside the creation.
+    """
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from store.database import open_secondary
+        from store.errors import StoreNotFoundError
+        print("ready", flush=True)
+        deadline = time.monotonic() + 30
+        attempt = 0
+        while time.monotonic() < deadline:
+            attempt += 1
+            try:
+                handles = open_secondary(Path({str(store_settings.path)!r}), Path({str(tmp_path)!r}) / f"s{{attempt}}")
+            except StoreNotFoundError:
+                continue
+            except Exception as error:
+                print("failed:", repr(error))
+                sys.exit(0)
+            handles.close()
+            print("opened")
+            sys.exit(0)
+        print("timed out")
+    """)
+    reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert reader.stdout.readline() == "ready\n"
+        writer = StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension)
+        output, _ = reader.communicate(timeout=60)
+        writer.close()
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    assert output == "opened\n"
+
+
+def test_offsets_readable_from_secondary(writer, records, store_settings, tmp_path) -> None:
+    writer.write([records.user("a", 1, partition=3)])
+    reader = open_secondary(store_settings.path, tmp_path / "secondary")
+    try:
+        assert read_offsets(reader) == {("features", 3): 1}
+    finally:
+        reader.close()
+
+
+def test_write_after_close_raises(writer, records) -> None:
+    writer.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        writer.write([records.user("a", 1)])
