@@ -4,6 +4,10 @@ topics are unique to each test, the shipped sample as job input, and checks of a
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -12,7 +16,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+import httpx
 import pytest
+import yaml
 
 from dreamumm import kafka_io, steps
 from dreamumm.config import Settings, load_settings
@@ -60,7 +66,8 @@ def kafka_broker(runtime_jars, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def make_settings(kafka_broker: LocalBroker, tmp_path: Path) -> SettingsFactory:
     """Build settings that point at the session broker, with topics named for this test only.
 
-    Keyword arguments override sections, for example ``make_settings(job={"parallelism": 2})``.
+    The feature store lives in the test's tmp_path. Keyword arguments override sections, for
+    example ``make_settings(job={"parallelism": 2})``.
     """
 
     def factory(**sections: dict[str, object]) -> Settings:
@@ -79,6 +86,7 @@ def make_settings(kafka_broker: LocalBroker, tmp_path: Path) -> SettingsFactory:
         data = base.model_dump()
         data["kafka"].update(kafka)
         data["job"].update(job)
+        data["store"].update({"path": tmp_path / "store", "secondary_dir": tmp_path / "store-readers"})
         for section, values in sections.items():
             data[section].update(values)
         return Settings.model_validate(data)
@@ -198,3 +206,73 @@ class RunChecks:
 @pytest.fixture(scope="session")
 def checks() -> type[RunChecks]:
     return RunChecks
+
+
+class ServiceProcess:
+    """``dreamumm serve`` in a child process on a free loopback port, configured by a YAML file of
+    the test's settings, so the test talks to it through a real HTTP client."""
+
+    def __init__(self, settings: Settings, work_dir: Path) -> None:
+        (port,) = find_free_ports(1)
+        data = settings.model_dump(mode="json")
+        data["serving"].update({"host": "127.0.0.1", "port": port})
+        self.settings = Settings.model_validate(data)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        config_path = work_dir / "service.yaml"
+        config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        self.log_path = work_dir / "service.log"
+        self.base_url = f"http://127.0.0.1:{port}"
+        environ = {name: value for name, value in os.environ.items() if not name.startswith("DREAMUMM_")}
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "dreamumm.cli", "--config", str(config_path), "serve"],
+                stdout=log, stderr=subprocess.STDOUT, env=environ, start_new_session=True)
+        self.client = httpx.Client(base_url=self.base_url, timeout=10.0)
+
+    def log(self) -> str:
+        """Return what the service wrote to stdout and stderr so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_until(self, path: str, status: int = 200, timeout_s: float = 60.0) -> httpx.Response:
+        """Poll ``path`` until it returns ``status``; fail with the service's log otherwise."""
+        deadline = time.monotonic() + timeout_s
+        last: object = None
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise AssertionError(f"the service exited with code {self._process.returncode}:\n{self.log()}")
+            try:
+                response = self.client.get(path)
+                if response.status_code == status:
+                    return response
+                last = f"{response.status_code} {response.text}"
+            except httpx.TransportError as error:
+                last = error
+            time.sleep(0.2)
+        raise AssertionError(f"GET {path} did not return {status} within {timeout_s} s (last: {last}):\n{self.log()}")
+
+    def stop(self) -> int:
+        """Stop the service with SIGTERM (SIGKILL after 15 s) and return its exit code."""
+        self.client.close()
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait()
+        return self._process.returncode
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[[Settings], ServiceProcess]]:
+    """Start ``dreamumm serve`` processes for a test; each is stopped at the end of the test."""
+    started: list[ServiceProcess] = []
+
+    def start(settings: Settings) -> ServiceProcess:
+        service = ServiceProcess(settings, tmp_path / f"service-{len(started)}")
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
