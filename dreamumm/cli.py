@@ -239,8 +239,43 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     tags = sorted({tag for value in load_video_table(videos_path)["tag"].dropna() for tag in str(value).split(",")})
     summary = summarise_run(settings, tag_vectors(config, tags))
     _out(format_summary(summary))
+    if summary.users:
+        from dreamumm.ranking_demo import rank_examples
+        from embeddings import load_events
+
+        busiest = max(summary.users, key=lambda user_id: summary.users[user_id].event_count)
+        for line in rank_examples(settings, load_events(events_path), busiest):
+            _out(line)
     _out(f"demo took {time.monotonic() - started:.1f} s; the broker keeps running (stop it: make broker-stop)")
     return 0 if summary.balanced else 1
+
+
+def cmd_materialise(settings: Settings, args: argparse.Namespace) -> int:
+    from store.command import materialise
+
+    return materialise(settings, until_caught_up=args.until_caught_up)
+
+
+def cmd_train_long_view(settings: Settings, args: argparse.Namespace) -> int:
+    from ranking.long_view.command import train_long_view
+
+    events_path, videos_path = _sample_paths()
+    out_path = args.out or settings.ranking.long_view_model_path
+    try:
+        report = train_long_view(settings, args.events or events_path, args.videos or videos_path, out_path,
+                                 split_fraction=args.split_fraction, l2=args.l2)
+    except (FileNotFoundError, ValueError) as error:
+        logger.error("train-long-view failed: %s", error)
+        return 1
+    _out(report.to_text())
+    _out(f"wrote the model to {out_path}")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from service import serve
+
+    return serve(settings, args.config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,6 +337,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replay into a LogAppendTime topic, whose broker replaces the recorded timestamps")
     replay.add_argument("--manifest-out", type=Path,
                         help="where to write the replay manifest (default: replay-manifest.json in the recording)")
+    materialise = add("materialise", cmd_materialise,
+                      "copy the feature and embeddings topics into the serving store until stopped")
+    materialise.add_argument("--until-caught-up", action="store_true",
+                             help="stop once every partition of both topics is read to its end")
+    train = add("train-long-view", cmd_train_long_view,
+                "train the long-view model f_seq on an event log, print its AUC on a time split, save it")
+    train.add_argument("--events", type=Path, help="event CSV (default: shipped KuaiRand-1K extract)")
+    train.add_argument("--videos", type=Path, help="KuaiRand-Pure video feature CSV (default: shipped sample)")
+    train.add_argument("--out", type=Path, help="model file to write (default: ranking.long_view_model_path)")
+    train.add_argument("--split-fraction", type=float, default=0.75,
+                       help="share of the events, by event time, that trains the evaluated model (default: 0.75)")
+    train.add_argument("--l2", type=float, default=1.0,
+                       help="L2 penalty on the standardised weights, added to the summed log loss (default: 1.0)")
+    add("serve", cmd_serve, "serve ranking and vector look-ups over HTTP (OpenAPI document at /openapi.json)")
     return parser
 
 
