@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.serving import render_section
+
 GOAL_RATE = 100_000
 """Sustained events/s the job should reach at d = 128 on 2 cores."""
 GOAL_QUIX_RATIO = 3.0
@@ -156,6 +158,8 @@ def render(results: dict[str, Any]) -> str:
     ]
     lines += _live_table(results["live"])
     lines += _goals(results)
+    if results.get("serving"):
+        lines += render_section(results["serving"])
     if results.get("failures"):
         lines += ["## Failed runs", "", *[f"- {failure}" for failure in results["failures"]], ""]
     return "\n".join(lines)

@@ -28,6 +28,8 @@ from benchmarks.machine import machine_facts
 from benchmarks.measure import Agreement, compare_with_reference, read_output, sustained_rate
 from benchmarks.processes import ChildRun
 from benchmarks.report import write_report
+from benchmarks.serving import add_arguments as add_serving_arguments
+from benchmarks.serving import run_serving_benchmark, shape_of
 from benchmarks.workload import (
     APPEND_TIME,
     Workload,
@@ -126,6 +128,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Markdown report to write (default docs/benchmarks.md)")
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "var" / "bench",
                         help="folder for logs, state and results.json (default var/bench)")
+    add_serving_arguments(parser)
+    parser.add_argument("--no-serving", action="store_true", help="skip the serving benchmark")
     args = parser.parse_args(argv)
     args.dims = [int(value) for value in args.dims.split(",") if value]
     args.live_dims = [int(value) for value in args.live_dims.split(",") if value]
@@ -184,10 +188,19 @@ def main(argv: list[str] | None = None) -> int:
                 logger.error("live run of %s at d=%d failed: %s", name, dimension, error)
                 failures.append(f"live run of {name} at d = {dimension}: {error}")
 
+    serving = None
+    if not args.no_serving:
+        try:
+            serving = run_serving_benchmark(settings, shape_of(args, args.seed), args.work_dir / "serving")
+        except (RuntimeError, TimeoutError, OSError) as error:
+            logger.error("the serving benchmark failed: %s", error)
+            failures.append(f"serving benchmark: {error}")
+
     facts = machine_facts(replays)
     results = {"machine": facts, "workload": {**asdict(shape), "statistics": workload.statistics},
                "replays": [asdict(r) | {"agreement_ok": r.agreement.ok} for r in replays],
                "live": [asdict(r) | {"state_bytes_per_user": r.state_bytes_per_user} for r in lives],
+               "serving": serving,
                "failures": failures,
                "job_config": _job_config(settings),
                "command": "make bench ARGS='" + " ".join(argv if argv is not None else sys.argv[1:]) + "'",
