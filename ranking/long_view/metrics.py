@@ -84,14 +84,7 @@ def bootstrap_auc_by_group(
         ValueError: if the shapes differ, ``resamples`` < 1, ``level`` is not in (0, 1), or no
             resample contains both classes.
     """
-    y = np.asarray(labels, dtype=np.float64)
-    s = np.asarray(scores, dtype=np.float64)
-    group_values = np.asarray(groups)
-    if not y.shape == s.shape == group_values.shape or y.ndim != 1:
-        raise ValueError(
-            f"labels, scores and groups must be 1-D of the same length, got {y.shape}, {s.shape} and "
-            f"{group_values.shape}"
-        )
+    y, s, group_values = _grouped_arrays(labels, scores, groups)
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")
     if not 0.0 < level < 1.0:
@@ -130,14 +123,7 @@ def grouped_auc(labels: ArrayLike, scores: ArrayLike, groups: Sequence[object] |
     Raises:
         ValueError: if the shapes differ or no group contains both classes.
     """
-    y = np.asarray(labels, dtype=np.float64)
-    s = np.asarray(scores, dtype=np.float64)
-    group_values = np.asarray(groups)
-    if not y.shape == s.shape == group_values.shape or y.ndim != 1:
-        raise ValueError(
-            f"labels, scores and groups must be 1-D of the same length, got {y.shape}, {s.shape} and "
-            f"{group_values.shape}"
-        )
+    y, s, group_values = _grouped_arrays(labels, scores, groups)
     total = 0.0
     weight = 0
     used = 0
@@ -164,3 +150,18 @@ class GroupedAuc:
     groups: int
     """Groups with both classes, which enter the mean."""
     groups_without_both_classes: int
+
+
+def _grouped_arrays(labels: ArrayLike, scores: ArrayLike,
+                    groups: Sequence[object] | NDArray[np.generic]) -> tuple[NDArray[np.float64], NDArray[np.float64],
+                                                                               NDArray[np.generic]]:
+    """Return labels, scores and groups as arrays, checking they are 1-D and of one length."""
+    y = np.asarray(labels, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    group_values = np.asarray(groups)
+    if not y.shape == s.shape == group_values.shape or y.ndim != 1:
+        raise ValueError(
+            f"labels, scores and groups must be 1-D of the same length, got {y.shape}, {s.shape} and "
+            f"{group_values.shape}"
+        )
+    return y, s, group_values
