@@ -273,9 +273,14 @@ def cmd_train_long_view(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from ranking.long_view import LongViewModelError
     from service import serve
 
-    return serve(settings, args.config)
+    try:
+        return serve(settings, args.config)
+    except LongViewModelError as error:
+        logger.error("serve failed: %s", error)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:

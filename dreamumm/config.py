@@ -307,6 +307,9 @@ class RankingSettings(_Section):
     every named score for every candidate and no other names."""
     long_view_model_path: Path = REPO_ROOT / "models" / "long_view.json"
     """File of the long-view model f_seq(history, candidate) that weighs Candidate-DreamUMM."""
+    long_view_model_factory: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    """Import path ``module:function`` of another f_seq: a function that takes the Settings and returns
+    an object with the LongViewModel interface (ranking.long_view). None loads long_view_model_path."""
     history_limit: int = Field(default=50, ge=1)
     """Most recent history items f_seq looks at; older items of a request are ignored."""
     default_k: int = Field(default=10, ge=1)

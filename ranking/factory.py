@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
 from dreamumm.config import Settings
-from ranking.long_view import LongViewModel, load_long_view_model
+from ranking.long_view import LongViewModel, LongViewModelError, load_long_view_model
 from ranking.ranker import Ranker, ScoreWeights, VectorStore
 from ranking.rule import VectorRule
 
@@ -19,17 +21,43 @@ def serving_model_version(settings: Settings) -> str:
                                                 salt=settings.embedding.content_salt))
 
 
+def load_configured_long_view_model(settings: Settings) -> LongViewModel:
+    """Return the f_seq that ``settings.ranking`` names: the factory's model, or the model file's.
+
+    Raises:
+        LongViewModelError: if the factory cannot be imported, fails, or returns an object without
+            ``predict`` and ``embedding_model_version``, or if the model file is missing or unreadable.
+    """
+    factory_path = settings.ranking.long_view_model_factory
+    if factory_path is None:
+        return load_long_view_model(settings.ranking.long_view_model_path)
+    module_name, function_name = factory_path.split(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise LongViewModelError(f"ranking.long_view_model_factory {factory_path!r} cannot be imported: {error}; "
+                                 "check the module is on PYTHONPATH and defines the function") from error
+    try:
+        model = factory(settings)
+    except Exception as error:
+        raise LongViewModelError(f"ranking.long_view_model_factory {factory_path!r} failed: {error!r}") from error
+    if not callable(getattr(model, "predict", None)) or not hasattr(model, "embedding_model_version"):
+        raise LongViewModelError(f"ranking.long_view_model_factory {factory_path!r} returned {type(model).__name__}, "
+                                 "which lacks predict() or embedding_model_version (see ranking.long_view.LongViewModel)")
+    return model
+
+
 def build_ranker(settings: Settings, store: VectorStore, long_view_model: LongViewModel | None = None) -> Ranker:
     """Return a ranker over ``store`` with the rule, weights and long-view model of ``settings``.
 
-    The long-view model is loaded from ``ranking.long_view_model_path`` unless one is passed.
+    Unless a long-view model is passed, it comes from ``load_configured_long_view_model``.
 
     Raises:
-        LongViewModelError: if the model file is missing or unreadable.
+        LongViewModelError: if the configured model cannot be loaded.
         ValueError: if the model was trained in another embedding space than the ranker scores in.
     """
     ranking = settings.ranking
-    model = long_view_model if long_view_model is not None else load_long_view_model(ranking.long_view_model_path)
+    model = long_view_model if long_view_model is not None else load_configured_long_view_model(settings)
     rule = VectorRule(model_version=serving_model_version(settings), max_vector_age_ms=ranking.max_vector_age_ms,
                       min_event_count=ranking.min_event_count)
     weights = ScoreWeights(interest=ranking.interest_weight, others=dict(ranking.score_weights))

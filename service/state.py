@@ -8,7 +8,8 @@ import time
 
 from dreamumm.config import Settings
 from ranking import Ranker, build_ranker
-from ranking.long_view import LongViewModel, load_long_view_model
+from ranking.factory import load_configured_long_view_model
+from ranking.long_view import LongViewModel
 from store import FeatureStoreReader, StoreError, StoreNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class ServiceState:
     def __init__(self, settings: Settings, long_view_model: LongViewModel | None = None) -> None:
         self.settings = settings
         self.long_view_model = (long_view_model if long_view_model is not None
-                                else load_long_view_model(settings.ranking.long_view_model_path))
+                                else load_configured_long_view_model(settings))
         self._lock = threading.Lock()
         self._reader: FeatureStoreReader | None = None
         self._ranker: Ranker | None = None
