@@ -13,7 +13,7 @@ BASELINES_VENV := .venv-baselines
 BASELINES_REQUIREMENTS := benchmarks/baselines/requirements.txt
 BASELINES_STAMP := $(BASELINES_VENV)/.installed-$(shell cat $(BASELINES_REQUIREMENTS) | sha256sum | cut -c1-16)
 
-.PHONY: demo test test-unit bench setup baselines jars broker-stop clean
+.PHONY: demo test test-unit bench bench-serving setup baselines jars broker-stop clean
 
 demo: setup
 	$(VENV)/bin/dreamumm demo
@@ -29,6 +29,10 @@ test-unit: setup
 # pass options with ARGS, e.g. make bench ARGS="--dims 128 --events 200000".
 bench: setup baselines
 	$(VENV_PYTHON) -m benchmarks.run $(ARGS)
+
+# Only the serving benchmark (store, ranker, HTTP service); replaces its section of docs/benchmarks.md.
+bench-serving: setup
+	$(VENV_PYTHON) -m benchmarks.serving $(ARGS)
 
 setup: $(STAMP) jars
 
