@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -203,8 +205,22 @@ def start_service(settings: Settings, work_dir: Path, workers: int) -> tuple[sub
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    process.kill()
+    stop_service(process)
     raise TimeoutError(f"dreamumm serve was not ready within 60 s; see {log.name}")
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> None:
+    """Stop the service's whole process group, so that uvicorn's worker processes stop with it."""
+    # The group outlives a parent that already exited, so signal it either way.
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def run_serving_benchmark(settings: Settings, shape: ServingShape, work_dir: Path) -> dict[str, Any]:
@@ -296,8 +312,7 @@ def run_serving_benchmark(settings: Settings, shape: ServingShape, work_dir: Pat
                                 name, workers, concurrency, measured["p50"], measured["p99"],
                                 measured["requests_per_s"])
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_service(process)
     results["http"] = http
     return results
 

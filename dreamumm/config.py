@@ -335,6 +335,8 @@ class ServingSettings(_Section):
     """Address the service listens on."""
     port: int = Field(default=8080, ge=1, le=65535)
     """Port the service listens on."""
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1_024)
+    """Largest request body the service reads; a larger one gets 413 before it is parsed."""
     workers: int = Field(default=1, ge=1)
     """Worker processes of the HTTP server; each opens its own secondary instance of the store."""
     max_materialiser_silence_ms: int = Field(default=30_000, ge=1)

@@ -8,7 +8,12 @@
 """
 
 from ranking.candidate import candidate_dreamumm_vector
-from ranking.factory import build_ranker, load_configured_long_view_model, serving_model_version
+from ranking.factory import (
+    build_ranker,
+    check_model_space,
+    load_configured_long_view_model,
+    serving_model_version,
+)
 from ranking.ranker import (
     Candidate,
     HistoryItem,
@@ -39,6 +44,7 @@ __all__ = [
     "VectorStore",
     "build_ranker",
     "candidate_dreamumm_vector",
+    "check_model_space",
     "load_configured_long_view_model",
     "serving_model_version",
 ]

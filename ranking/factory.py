@@ -6,7 +6,7 @@ import importlib
 
 from dreamumm.config import Settings
 from ranking.long_view import LongViewModel, LongViewModelError, load_long_view_model
-from ranking.ranker import Ranker, ScoreWeights, VectorStore
+from ranking.ranker import Ranker, ScoreWeights, VectorStore, require_model_space
 from ranking.rule import VectorRule
 
 
@@ -45,6 +45,14 @@ def load_configured_long_view_model(settings: Settings) -> LongViewModel:
         raise LongViewModelError(f"ranking.long_view_model_factory {factory_path!r} returned {type(model).__name__}, "
                                  "which lacks predict() or embedding_model_version (see ranking.long_view.LongViewModel)")
     return model
+
+
+def check_model_space(settings: Settings, model: LongViewModel) -> None:
+    """Raise LongViewModelError if ``model`` was trained in another embedding space than the ranker scores in."""
+    try:
+        require_model_space(model, serving_model_version(settings))
+    except ValueError as error:
+        raise LongViewModelError(str(error)) from error
 
 
 def build_ranker(settings: Settings, store: VectorStore, long_view_model: LongViewModel | None = None) -> Ranker:

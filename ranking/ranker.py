@@ -33,6 +33,15 @@ class VectorStore(Protocol):
     def video_vectors(self, model_version: str, video_ids: Sequence[str]) -> VideoVectors: ...
 
 
+def require_model_space(model: LongViewModel, serving_version: str) -> None:
+    """Raise ValueError if ``model`` was trained in another embedding space than ``serving_version``."""
+    model_space = model.embedding_model_version
+    if model_space is not None and model_space != serving_version:
+        raise ValueError(f"the long-view model was trained on embedding model {model_space!r}, but the ranker "
+                         f"scores candidates of {serving_version!r}; retrain it with `dreamumm train-long-view` "
+                         "on the serving embedding")
+
+
 class RankRequestError(ValueError):
     """Raised when a rank request is invalid; ``field`` names the bad part, such as ``candidates[3].scores``."""
 
@@ -124,11 +133,7 @@ class Ranker:
     def __init__(self, store: VectorStore, long_view_model: LongViewModel, rule: VectorRule,
                  weights: ScoreWeights = ScoreWeights(), history_limit: int = 50,
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
-        model_space = long_view_model.embedding_model_version
-        if model_space is not None and model_space != rule.model_version:
-            raise ValueError(f"the long-view model was trained on embedding model {model_space!r}, but the "
-                             f"ranker scores candidates of {rule.model_version!r}; retrain it with "
-                             "`dreamumm train-long-view` on the serving embedding")
+        require_model_space(long_view_model, rule.model_version)
         if history_limit < 1:
             raise ValueError(f"history_limit must be >= 1, got {history_limit}")
         self._store = store
@@ -159,7 +164,7 @@ class Ranker:
             RankRequestError: if k < 1, a candidate repeats, or a candidate's other scores do not
                 match the configured names or are not finite.
         """
-        self._check_request(candidates, k)
+        self._check_request(history, candidates, k)
         now = self._clock_ms() if now_ms is None else now_ms
         stored = self._store.get(user_id)
         choice = self._rule.choose(stored, now, vector_request)
@@ -193,6 +198,11 @@ class Ranker:
         for name, weight in self._weights.others.items():
             final += weight * np.array([candidates[i].scores[name] for i in found], dtype=np.float64)
 
+        if not np.isfinite(final).all():
+            index = int(found[np.flatnonzero(~np.isfinite(final))[0]])
+            raise RankRequestError(f"candidates[{index}].scores",
+                                   f"the weighted final score is {final[~np.isfinite(final)][0]}, not finite; "
+                                   "send scores of a smaller magnitude")
         order = np.argsort(-final, kind="stable")[:k]
         items = [RankedItem(candidates[found[j]].video_id, float(final[j]), float(interest[j]),
                             None if probabilities is None else float(probabilities[j]))
@@ -202,9 +212,17 @@ class Ranker:
         return RankResult(user_id, items, choice, self.model_version, stored, unscored,
                           history_used, history_missing, now, self._weights)
 
-    def _check_request(self, candidates: Sequence[Candidate], k: int) -> None:
+    def _check_request(self, history: Sequence[HistoryItem], candidates: Sequence[Candidate], k: int) -> None:
         if k < 1:
             raise RankRequestError("k", f"k must be >= 1, got {k}")
+        previous: int | None = None
+        for index, item in enumerate(history):
+            if item.time_ms is not None and previous is not None and item.time_ms < previous:
+                raise RankRequestError(f"history[{index}].time_ms",
+                                       f"history must be oldest first, but time_ms {item.time_ms} is before the "
+                                       f"previous item's {previous}")
+            if item.time_ms is not None:
+                previous = item.time_ms
         seen: set[str] = set()
         expected = set(self._weights.others)
         for index, candidate in enumerate(candidates):
@@ -225,20 +243,25 @@ class Ranker:
                                            f"score {name!r} must be finite, got {value!r}")
 
     def _watch_history(self, history: Sequence[HistoryItem], dimension: int) -> tuple[WatchHistory, int]:
-        """Return the newest ``history_limit`` items that have an embedding, and how many had none."""
-        recent = list(history)[-self._history_limit:]
-        if not recent or dimension == 0:
+        """Return the newest ``history_limit`` items that have an embedding, and how many items had none.
+
+        Training builds histories the same way, from events whose video has an embedding.
+        """
+        if not history or dimension == 0:
             return WatchHistory.empty(dimension), 0
-        videos = self._store.video_vectors(self.model_version, [item.video_id for item in recent])
-        kept = [item for item, found in zip(recent, videos.found) if found]
-        if not kept:
-            return WatchHistory.empty(dimension), len(recent)
+        videos = self._store.video_vectors(self.model_version, [item.video_id for item in history])
+        with_embedding = np.flatnonzero(videos.found)
+        missing = len(history) - len(with_embedding)
+        newest = with_embedding[-self._history_limit:]
+        if len(newest) == 0:
+            return WatchHistory.empty(dimension), missing
+        kept = [history[i] for i in newest]
         times = [item.time_ms for item in kept]
         return WatchHistory(
             video_ids=tuple(item.video_id for item in kept),
-            vectors=videos.matrix[videos.found],
+            vectors=videos.matrix[newest],
             play_time_ms=np.array([item.play_time_ms for item in kept], dtype=np.float64),
             duration_ms=np.array([math.nan if item.duration_ms is None else item.duration_ms for item in kept],
                                  dtype=np.float64),
             time_ms=None if any(t is None for t in times) else np.array(times, dtype=np.int64),
-        ), len(recent) - len(kept)
+        ), missing

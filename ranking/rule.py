@@ -32,6 +32,7 @@ class ChoiceReason(StrEnum):
     STORED_VECTOR_TOO_OLD = "stored_vector_too_old"
     TOO_FEW_EVENTS = "too_few_events"
     OTHER_MODEL_VERSION = "other_model_version"
+    STORED_VECTOR_AFTER_REQUEST = "stored_vector_after_request"
     STORED_VECTOR_WITHOUT_DIRECTION = "stored_vector_without_direction"
 
 
@@ -47,10 +48,11 @@ class VectorChoice:
 
 @dataclass(frozen=True)
 class VectorRule:
-    """Use the stored vector unless it is missing, too old, built from too few events, or of
-    another embedding model version, or the caller asks for Candidate-DreamUMM.
+    """Use the stored vector unless the caller asks for Candidate-DreamUMM, or the vector is
+    missing, of another embedding model version, newer than the request, too old, built from too
+    few events, or without direction.
 
-    The checks run in that order after the caller's flag, and the first that fails is reported.
+    The checks run in that order, and the first that fails is reported.
     """
 
     model_version: str
@@ -80,6 +82,10 @@ class VectorRule:
                               f"the stored vector is of embedding model {stored.embedding_model_version!r}, "
                               f"the candidates of {self.model_version!r}")
         age_ms = stored.age_ms(now_ms)
+        if age_ms < 0:
+            # A replay of past traffic must not see events from after its request.
+            return _candidate(ChoiceReason.STORED_VECTOR_AFTER_REQUEST,
+                              f"the stored vector's newest event is {-age_ms} ms after the request time")
         if self.max_vector_age_ms is not None and age_ms > self.max_vector_age_ms:
             return _candidate(ChoiceReason.STORED_VECTOR_TOO_OLD,
                               f"the stored vector's newest event is {age_ms} ms old, "

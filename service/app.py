@@ -11,9 +11,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from typing import Annotated
+
+from fastapi import FastAPI, Path, Request
+from pydantic import AfterValidator
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from dreamumm.config import Settings, load_settings
 from ranking import Candidate, HistoryItem, RankRequestError, RankResult
@@ -33,7 +37,9 @@ from service.models import (
     VectorsRequestBody,
     VectorsResponseBody,
     WeightsBody,
+    utf8_encodable,
 )
+from service.limits import BodySizeLimit
 from service.state import ServiceState
 from store import StoredVector
 
@@ -41,9 +47,12 @@ logger = logging.getLogger(__name__)
 
 API_VERSION = "1"
 _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    413: {"model": ErrorBody, "description": "The body is larger than serving.max_request_bytes."},
     422: {"model": ErrorBody, "description": "The request is invalid; problems name each bad field."},
+    500: {"model": ErrorBody, "description": "The service failed; the server log has the traceback."},
     503: {"model": ErrorBody, "description": "The feature store is not open yet."},
 }
+_HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 
 class _NotReady(Exception):
@@ -119,6 +128,23 @@ def create_app(settings: Settings, long_view_model: LongViewModel | None = None)
                   description="Ranks candidate videos for a user with their DreamUMM interest vector, or with "
                               "Candidate-DreamUMM when the rule says so, and serves the stored vectors.")
     app.state.service = state
+    app.add_middleware(BodySizeLimit, max_bytes=settings.serving.max_request_bytes)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        logger.info("returned %s to %s %s: %s", error.status_code, request.method, request.url.path, error.detail)
+        field = "body" if error.status_code == 413 else "path"
+        response = _error(error.status_code, _HTTP_ERROR_CODES.get(error.status_code, "http_error"),
+                          [ProblemBody(field=field, message=str(error.detail))])
+        if error.headers:
+            response.headers.update(error.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def failure(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("%s %s failed", request.method, request.url.path)
+        return _error(500, "internal_error", [ProblemBody(field="", message=(
+            f"the service failed with {type(error).__name__}; the server log has the traceback"))])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -164,10 +190,12 @@ def create_app(settings: Settings, long_view_model: LongViewModel | None = None)
             k, vector_request=body.vector, now_ms=body.now_ms)
         return _rank_body(result)
 
-    @app.get("/v1/users/{user_id}/vector", response_model=UserVectorBody,
+    # The path converter lets user ids contain slashes, sent as they are or as %2F.
+    @app.get("/v1/users/{user_id:path}/vector", response_model=UserVectorBody,
              responses={404: {"model": ErrorBody, "description": "The store has no vector for this user."},
                         **_ERROR_RESPONSES}, tags=["vectors"])
-    def user_vector(user_id: str) -> UserVectorBody | JSONResponse:
+    def user_vector(user_id: Annotated[str, Path(min_length=1, max_length=256), AfterValidator(utf8_encodable)]
+                    ) -> UserVectorBody | JSONResponse:
         """Return the user's stored DreamUMM vector with its age and embedding model version."""
         reader = open_state().reader
         assert reader is not None

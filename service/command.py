@@ -17,6 +17,10 @@ logger = logging.getLogger(__name__)
 def serve(settings: Settings, config_path: Path | None = None) -> int:
     """Serve until stopped and return the exit code.
 
+    Raises:
+        LongViewModelError: if the configured long-view model cannot be loaded or was trained in
+            another embedding space.
+
     With one worker the application runs in this process. With more, uvicorn starts worker
     processes that each load the configuration again, from ``config_path`` (or
     ``DREAMUMM_CONFIG``) with the same ``DREAMUMM__`` overrides, because this process's
@@ -29,10 +33,15 @@ def serve(settings: Settings, config_path: Path | None = None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     logger.info("serving on http://%s:%s with %s worker(s); OpenAPI document at /openapi.json",
                 serving.host, serving.port, serving.workers)
+    # Load and check the model here: a worker that fails at start would make uvicorn restart it forever.
+    from ranking import check_model_space, load_configured_long_view_model
+
+    model = load_configured_long_view_model(settings)
+    check_model_space(settings, model)
     if serving.workers == 1:
         from service.app import create_app
 
-        uvicorn.run(create_app(settings), host=serving.host, port=serving.port, log_level="info",
+        uvicorn.run(create_app(settings, model), host=serving.host, port=serving.port, log_level="info",
                     access_log=False)
         return 0
     if config_path is not None:

@@ -2,41 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-_VIDEO_ID = Field(min_length=1, max_length=256, description="Video identifier, as in the embeddings topic.")
+_EPOCH_MS_MAX = 2**63 - 1
+
+
+def utf8_encodable(text: str) -> str:
+    """Return ``text`` if UTF-8 can encode it, else raise ValueError naming the bad character."""
+    # JSON can carry lone surrogates such as "\ud800", which no UTF-8 key can hold.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"must be valid Unicode text, but contains {text[error.start:error.end]!r} "
+                         f"at character {error.start}") from error
+    return text
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(utf8_encodable)]
+"""A user id, video id or score name: 1 to 256 characters of valid Unicode."""
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True)
+    # Strict: "3" is not a number and 2.0 not an integer, so a client's type bug gets a 422.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True, strict=True)
 
 
 class HistoryItemBody(_Body):
     """One watched video of the user, in a rank request's history (oldest first)."""
 
-    video_id: str = _VIDEO_ID
+    video_id: Identifier
     play_time_ms: float = Field(ge=0)
     """Watch time in ms."""
     duration_ms: float | None = Field(default=None, ge=0)
     """Video length in ms, 0 for image posts; omit when unknown."""
-    time_ms: int | None = Field(default=None, ge=0)
-    """Event time in epoch ms; omit when unknown."""
+    time_ms: int | None = Field(default=None, ge=0, le=_EPOCH_MS_MAX)
+    """Event time in epoch ms; omit when unknown. Items with times must be oldest first."""
 
 
 class CandidateBody(_Body):
     """One video to rank."""
 
-    video_id: str = _VIDEO_ID
-    scores: dict[str, float] = {}
+    video_id: Identifier
+    scores: dict[Identifier, float] = {}
     """Other models' scores of this video, one per name in the service's ranking.score_weights."""
 
 
 class RankRequestBody(_Body):
     """A ranking request: the user, their recent history and the candidates."""
 
-    user_id: str = Field(min_length=1, max_length=256)
+    user_id: Identifier
     """User to rank for, as keyed in the feature topic."""
     candidates: list[CandidateBody] = Field(min_length=1)
     """Videos to rank, each once. The service's ranking.max_candidates limits the count."""
@@ -47,7 +63,7 @@ class RankRequestBody(_Body):
     vector: Literal["auto", "candidate"] = "auto"
     """auto: the service's rule picks the stored vector or Candidate-DreamUMM. candidate: use
     Candidate-DreamUMM whatever the store holds."""
-    now_ms: int | None = Field(default=None, ge=0)
+    now_ms: int | None = Field(default=None, ge=0, le=_EPOCH_MS_MAX)
     """Request time in epoch ms for the vector-age rule, for replays of past traffic; the server's
     clock when omitted."""
 
@@ -135,7 +151,7 @@ class UserVectorBody(_Body):
 class VectorsRequestBody(_Body):
     """A batch look-up of user vectors."""
 
-    user_ids: list[str] = Field(min_length=1, max_length=1_000)
+    user_ids: list[Identifier] = Field(min_length=1, max_length=1_000)
 
 
 class VectorsResponseBody(_Body):
@@ -155,7 +171,8 @@ class ErrorBody(_Body):
     """Body of every 4xx and 5xx response."""
 
     error: str
-    """Short code: invalid_request, not_found or not_ready."""
+    """Short code: invalid_request, not_found, method_not_allowed, request_too_large, not_ready or
+    internal_error."""
     problems: list[ProblemBody]
 
 

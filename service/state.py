@@ -8,7 +8,7 @@ import time
 
 from dreamumm.config import Settings
 from ranking import Ranker, build_ranker
-from ranking.factory import load_configured_long_view_model
+from ranking.factory import check_model_space, load_configured_long_view_model
 from ranking.long_view import LongViewModel
 from store import FeatureStoreReader, StoreError, StoreNotFoundError
 
@@ -30,6 +30,8 @@ class ServiceState:
         self.settings = settings
         self.long_view_model = (long_view_model if long_view_model is not None
                                 else load_configured_long_view_model(settings))
+        # Checked here, so a model of another space stops the server at start, not the store opener later.
+        check_model_space(settings, self.long_view_model)
         self._lock = threading.Lock()
         self._reader: FeatureStoreReader | None = None
         self._ranker: Ranker | None = None
@@ -79,12 +81,17 @@ class ServiceState:
             logger.warning("opening the feature store at %s failed, retrying in %s s: %s",
                            self.settings.store.path, _OPEN_RETRY_S, error)
             return False
-        reader.start_background_catch_up(self.settings.store.catch_up_interval_ms)
+        try:
+            ranker = build_ranker(self.settings, reader, self.long_view_model)
+            reader.start_background_catch_up(self.settings.store.catch_up_interval_ms)
+        except BaseException:
+            reader.close()
+            raise
         with self._lock:
             if self._closed.is_set():
                 reader.close()
                 return False
-            self._ranker = build_ranker(self.settings, reader, self.long_view_model)
+            self._ranker = ranker
             self._reader = reader
             self._store_problem = "ok"
         logger.info("opened the feature store at %s", self.settings.store.path)
@@ -107,8 +114,9 @@ class ServiceState:
         if status.heartbeat_ms is None:
             checks["materialiser_heartbeat"] = "the materialiser has not written a heartbeat yet"
         elif now_ms - status.heartbeat_ms > limit_ms:
-            checks["materialiser_heartbeat"] = (f"the materialiser's last heartbeat is {now_ms - status.heartbeat_ms} ms "
-                                                f"old, more than serving.max_materialiser_silence_ms ({limit_ms})")
+            checks["materialiser_heartbeat"] = (
+                f"the materialiser's last heartbeat is {now_ms - status.heartbeat_ms} ms old, more than "
+                f"serving.max_materialiser_silence_ms ({limit_ms}): it stopped or cannot reach Kafka")
         else:
             checks["materialiser_heartbeat"] = "ok"
         checks["materialiser_caught_up"] = ("ok" if status.caught_up_ms is not None else

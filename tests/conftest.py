@@ -250,16 +250,25 @@ class ServiceProcess:
             time.sleep(0.2)
         raise AssertionError(f"GET {path} did not return {status} within {timeout_s} s (last: {last}):\n{self.log()}")
 
+    def wait_for_exit(self, timeout_s: float) -> int:
+        """Wait for the service to exit by itself and return its exit code."""
+        try:
+            return self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the service still runs after {timeout_s} s:\n{self.log()}") from None
+
     def stop(self) -> int:
         """Stop the service with SIGTERM (SIGKILL after 15 s) and return its exit code."""
         self.client.close()
-        if self._process.poll() is None:
+        try:
             os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait()
+        except ProcessLookupError:
+            return self._process.wait()
+        try:
+            self._process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
         return self._process.returncode
 
 

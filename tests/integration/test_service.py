@@ -3,6 +3,7 @@ served by `dreamumm serve` in its own process and called through a real HTTP cli
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -111,9 +112,10 @@ def publish_user(settings: Settings, user_id: str, vector: list[float], event_co
 def small_service(make_settings, sample_inputs, start_service):
     """A service over a store with one user, the sample's embeddings and at most 5 candidates a request."""
     settings = make_settings(ranking={"max_candidates": 5, "max_k": 3, "default_k": 2},
-                             serving={"max_materialiser_silence_ms": 3_600_000})
+                             serving={"max_materialiser_silence_ms": 3_600_000, "max_request_bytes": 4_096})
     embeddings = sample_inputs.publish(settings, events=sample_inputs.events.head(0))
     publish_user(settings, "known", embeddings[0].tolist())
+    publish_user(settings, "with/slash", embeddings[1].tolist())
     materialise_once(settings)
     service = start_service(settings)
     service.wait_until("/health/ready")
@@ -143,6 +145,12 @@ def problems_of(response) -> list[tuple[str, str]]:
     ({"user_id": "known", "candidates": [{"video_id": "1"}], "extra": 1}, "extra", "Extra inputs are not permitted"),
     ({"user_id": "known", "candidates": [{"video_id": "1"}],
       "history": [{"video_id": "2", "play_time_ms": -1}]}, "history[0].play_time_ms", "greater than or equal to 0"),
+    ({"user_id": "known", "candidates": [{"video_id": "1"}], "k": "2"}, "k", "valid integer"),
+    ({"user_id": "known", "candidates": [{"video_id": "1"}],
+      "history": [{"video_id": "2", "play_time_ms": 1, "time_ms": 20}, {"video_id": "3", "play_time_ms": 1,
+                                                                          "time_ms": 10}]},
+     "history[1].time_ms", "oldest first"),
+    ({"user_id": "known", "candidates": [{"video_id": "1"}], "now_ms": 2**63}, "now_ms", "less than or equal"),
 ])
 def test_rank_rejects_invalid_requests(small_service, body, field, message) -> None:
     problems = problems_of(small_service.client.post("/v1/rank", json=body))
@@ -195,3 +203,42 @@ def test_readiness_follows_the_store_and_the_materialiser(make_settings, sample_
         service.wait_until("/v1/users/known/vector", status=404, timeout_s=30)
     stale = service.wait_until("/health/ready", status=503, timeout_s=30).json()
     assert "max_materialiser_silence_ms (3000)" in stale["checks"]["materialiser_heartbeat"]
+
+
+def test_errors_share_one_shape(small_service) -> None:
+    client = small_service.client
+    missing_route = client.get("/v1/nothing-here")
+    assert missing_route.status_code == 404
+    assert missing_route.json()["error"] == "not_found"
+    wrong_method = client.get("/v1/rank")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"
+    surrogate = client.post("/v1/users/vectors", content=b'{"user_ids": ["\\ud800"]}',
+                            headers={"content-type": "application/json"})
+    assert problems_of(surrogate)[0][0] == "user_ids[0]"
+
+
+def test_large_bodies_get_413(small_service) -> None:
+    body = {"user_id": "known", "candidates": [{"video_id": "1"}],
+            "history": [{"video_id": str(i), "play_time_ms": 1.0} for i in range(200)]}
+    declared = small_service.client.post("/v1/rank", json=body)
+    assert declared.status_code == 413
+    assert "serving.max_request_bytes" in declared.json()["problems"][0]["message"]
+    encoded = json.dumps(body).encode()
+    chunked = small_service.client.post("/v1/rank", content=(encoded[i:i + 1_000] for i in range(0, len(encoded), 1_000)),
+                                        headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
+    assert chunked.json()["error"] == "request_too_large"
+
+
+def test_user_ids_may_contain_slashes(small_service) -> None:
+    assert small_service.client.get("/v1/users/with/slash/vector").json()["user_id"] == "with/slash"
+    assert small_service.client.get("/v1/users/with%2Fslash/vector").json()["user_id"] == "with/slash"
+
+
+def test_bad_model_stops_every_worker_count(make_settings, start_service, tmp_path) -> None:
+    for workers in (1, 2):
+        service = start_service(make_settings(ranking={"long_view_model_path": tmp_path / "missing.json"},
+                                              serving={"workers": workers}))
+        assert service.wait_for_exit(timeout_s=60) == 2
+        assert "missing.json" in service.log()

@@ -63,18 +63,34 @@ def test_candidate_dreamumm_for_unknown_user(store, model) -> None:
 
 
 def test_history_newest_with_embeddings(store, model) -> None:
-    history = [HistoryItem("a", 1_000.0, 5_000.0, 10), HistoryItem("unknown", 2_000.0),
-               HistoryItem("b", 3_000.0, None, 30), HistoryItem("c", 4_000.0, 0.0, 40)]
+    history = [HistoryItem("d", 500.0, 1_000.0, 5), HistoryItem("a", 1_000.0, 5_000.0, 10),
+               HistoryItem("unknown", 2_000.0), HistoryItem("b", 3_000.0, None, 30),
+               HistoryItem("c", 4_000.0, 0.0, 40)]
     result = make_ranker(store, model, history_limit=3).rank("new-user", history, candidates("a", "d"), k=2)
     watch_history, candidate_ids = model.calls[0]
-    assert watch_history.video_ids == ("b", "c")
-    assert watch_history.play_time_ms.tolist() == [3_000.0, 4_000.0]
-    assert np.isnan(watch_history.duration_ms[0])
-    assert watch_history.duration_ms[1] == 0.0
-    assert watch_history.time_ms.tolist() == [30, 40]
-    assert watch_history.vectors.tolist() == [VIDEOS["b"], pytest.approx(VIDEOS["c"])]
+    # The limit counts items with an embedding, so "unknown" does not push "a" out.
+    assert watch_history.video_ids == ("a", "b", "c")
+    assert watch_history.play_time_ms.tolist() == [1_000.0, 3_000.0, 4_000.0]
+    assert np.isnan(watch_history.duration_ms[1])
+    assert watch_history.duration_ms[2] == 0.0
+    assert watch_history.time_ms.tolist() == [10, 30, 40]
+    assert watch_history.vectors.tolist() == [VIDEOS["a"], VIDEOS["b"], pytest.approx(VIDEOS["c"])]
     assert candidate_ids == ["a", "d"]
-    assert (result.history_used, result.history_without_embedding) == (2, 1)
+    assert (result.history_used, result.history_without_embedding) == (3, 1)
+
+
+def test_history_out_of_order_is_rejected(store, model) -> None:
+    history = [HistoryItem("a", 1.0, None, 20), HistoryItem("b", 1.0), HistoryItem("c", 1.0, None, 10)]
+    with pytest.raises(RankRequestError, match="oldest first, but time_ms 10 is before the previous item's 20") as error:
+        make_ranker(store, model).rank("new-user", history, candidates("a"), k=1)
+    assert error.value.field == "history[2].time_ms"
+
+
+def test_overflowing_final_score_is_rejected(store, model) -> None:
+    ranker = make_ranker(store, model, ScoreWeights(others={"ctr": 1e308}))
+    with pytest.raises(RankRequestError, match="not finite") as error:
+        ranker.rank("fan-of-a", [], [Candidate("a", {"ctr": 1.0}), Candidate("b", {"ctr": 10.0})], k=2)
+    assert error.value.field == "candidates[1].scores"
 
 
 def test_history_without_times_passes_none(store, model) -> None:

@@ -24,6 +24,7 @@ def test_usable_vector_is_stored(rule: VectorRule, make_stored_vector) -> None:
     (None, ChoiceReason.NO_STORED_VECTOR, "no vector for this user"),
     (dict(model_version="other-space"), ChoiceReason.OTHER_MODEL_VERSION, "'other-space', the candidates of"),
     (dict(last_event_time_ms=4_999), ChoiceReason.STORED_VECTOR_TOO_OLD, "1001 ms old, more than the limit of 1000"),
+    (dict(last_event_time_ms=6_500), ChoiceReason.STORED_VECTOR_AFTER_REQUEST, "500 ms after the request time"),
     (dict(event_count=2), ChoiceReason.TOO_FEW_EVENTS, "sums 2 events, fewer than the minimum of 3"),
     (dict(vector=[0, 0]), ChoiceReason.STORED_VECTOR_WITHOUT_DIRECTION, "all zeros"),
 ])
