@@ -351,9 +351,9 @@ def render_section(results: dict[str, Any]) -> list[str]:
         f"{_ms(results['rank_candidate']['p99'])} | {results['rank_candidate']['p50'] / bare_p50:.1f}x | same |",
         "",
         f"Materialiser: {materialise['records']:,} records into a new store in {materialise['seconds']:.1f} s, "
-        f"{materialise['records_per_s']:,.0f} records/s; a bare read-committed consumer read the users at "
-        f"{materialise['bare_consume_users_per_s']:,.0f} records/s "
-        f"({materialise['records_per_s'] / materialise['bare_consume_users_per_s']:.2f}x).",
+        f"{materialise['records_per_s']:,.0f} records/s, start-up included; a bare read-committed consumer "
+        f"read the users at {materialise['bare_consume_users_per_s']:,.0f} records/s, so the materialiser "
+        f"ran at {materialise['records_per_s'] / materialise['bare_consume_users_per_s']:.2f}x of the bare read.",
         "",
         "Over HTTP (`dreamumm serve`, closed loop, keep-alive connections):",
         "",

@@ -286,7 +286,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamumm", description=__doc__)
     parser.add_argument("--config", type=Path, help="YAML configuration file (default: config/dreamumm.yaml)")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    parser.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help="logging level (default: INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, handler: Callable[[Settings, argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -350,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "train the long-view model f_seq on an event log, print its AUC on a time split, save it")
     train.add_argument("--events", type=Path, help="event CSV (default: shipped KuaiRand-1K extract)")
     train.add_argument("--videos", type=Path, help="KuaiRand-Pure video feature CSV (default: shipped sample)")
-    train.add_argument("--out", type=Path, help="model file to write (default: ranking.long_view_model_path)")
+    train.add_argument("--out", type=Path, help="model file to write, replacing it (default: ranking.long_view_model_path, "
+                                                "models/long_view.json in this clone)")
     train.add_argument("--split-fraction", type=float, default=0.75,
                        help="share of the events, by event time, that trains the evaluated model (default: 0.75)")
     train.add_argument("--l2", type=float, default=1.0,

@@ -41,8 +41,9 @@ def local_broker(settings: Settings, runtime: Runtime) -> LocalBroker:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Return the five topics of the pipeline; embeddings, features and deletions are compacted.
 
-    The topics keep the producer's record timestamps (CreateTime, Kafka's default), so that a
-    replay that writes the recorded timestamps gives the job the same input as the original.
+    The input topics keep the producer's record timestamps (CreateTime, Kafka's default), so that
+    a replay that writes the recorded timestamps gives the job the same input as the original.
+    The features topic stamps records with the broker's append time (LogAppendTime).
     """
     kafka = settings.kafka
     # Record timestamps may be historical (a replay, the KuaiRand sample), and time-based retention

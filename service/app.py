@@ -11,7 +11,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
 from pydantic import AfterValidator
@@ -77,6 +78,15 @@ def _field_path(location: tuple[object, ...]) -> str:
         else:
             path = str(part)
     return path or "body"
+
+
+def _problem(item: Mapping[str, Any]) -> ProblemBody:
+    """Return a validation error as a problem; a JSON syntax error names the body and its position."""
+    if item.get("type") == "json_invalid":
+        position = item["loc"][-1] if item["loc"] else "?"
+        detail = item.get("ctx", {}).get("error", "")
+        return ProblemBody(field="body", message=f"invalid JSON at character {position}: {detail}".rstrip(": "))
+    return ProblemBody(field=_field_path(tuple(item["loc"])), message=item["msg"])
 
 
 def _now_ms() -> int:
@@ -148,7 +158,11 @@ def create_app(settings: Settings, long_view_model: LongViewModel | None = None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [ProblemBody(field=_field_path(tuple(item["loc"])), message=item["msg"]) for item in error.errors()]
+        problems = [_problem(item) for item in error.errors()]
+        if not request.headers.get("content-type", "").startswith("application/json") and request.method == "POST":
+            problems.append(ProblemBody(field="content-type", message=(
+                f"send the body as JSON with content-type: application/json, "
+                f"got {request.headers.get('content-type', 'no content type')!r}")))
         logger.info("rejected %s %s: %s", request.method, request.url.path,
                     "; ".join(f"{problem.field}: {problem.message}" for problem in problems))
         return _error(422, "invalid_request", problems)

@@ -96,6 +96,8 @@ class TrainingReport:
                 f"  {name:<22} {summary.events:>7} {summary.users:>6} {summary.positives:>10} "
                 f"{summary.base_rate:>9.3f} {summary.auc:>6.3f} {_format(summary.user_auc):>8} {summary.log_loss:>8.4f}"
             )
+        lines.append("  user AUC: AUC within each user's events, averaged with event weights over the users "
+                     "with both labels")
         interval = self.test_auc_interval
         lines.append(
             f"  test AUC {interval.level:.0%} interval, bootstrap by user: [{interval.low:.3f}, {interval.high:.3f}] "

@@ -159,7 +159,14 @@ def test_rank_rejects_invalid_requests(small_service, body, field, message) -> N
 
 def test_rank_rejects_malformed_json(small_service) -> None:
     response = small_service.client.post("/v1/rank", content=b"{not json", headers={"content-type": "application/json"})
-    assert problems_of(response)[0][1].startswith("JSON decode error")
+    assert problems_of(response)[0] == ("body", "invalid JSON at character 1: Expecting property name enclosed in "
+                                                "double quotes")
+
+
+def test_rank_names_a_missing_content_type(small_service) -> None:
+    response = small_service.client.post("/v1/rank", content=b'{"user_id": "known"}')
+    assert ("content-type", "send the body as JSON with content-type: application/json, got 'no content type'"
+            ) in problems_of(response)
 
 
 def test_vector_look_ups_and_openapi(small_service) -> None:
