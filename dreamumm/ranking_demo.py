@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 
 from dreamumm.config import Settings
@@ -26,9 +24,8 @@ def _describe(title: str, result: RankResult) -> list[str]:
 def rank_examples(settings: Settings, events: pd.DataFrame, user_id: str) -> list[str]:
     """Rebuild the store from the topics, then rank for ``user_id`` and for an unknown user with the
     same history; return the lines to print."""
-    # The demo recreated the topics, so offsets in an older store would point past their ends.
-    shutil.rmtree(settings.store.path, ignore_errors=True)
-    with Materialiser(settings) as materialiser:
+    # The demo recreated the topics, so an older store contains offsets and topic ids of the old topics.
+    with Materialiser(settings, rebuild=True) as materialiser:
         stats = materialiser.run(until_caught_up=True)
     watched = events[events["user_id"].astype(str) == user_id].sort_values("time_ms")
     unseen = events.loc[~events["video_id"].isin(watched["video_id"]), "video_id"].drop_duplicates()

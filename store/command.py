@@ -19,14 +19,16 @@ logger = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def materialise(settings: Settings, until_caught_up: bool) -> int:
+def materialise(settings: Settings, until_caught_up: bool, *, rebuild: bool = False) -> int:
     """Fill the store at ``settings.store.path`` from the feature and embeddings topics, and return the exit code.
 
     Runs until SIGTERM or SIGINT, after which it finishes the current batch and returns 0.
     With ``until_caught_up`` it returns 0 as soon as every partition has reached its end, and 1 if
-    a signal stopped it before that. It returns 1 when the store is locked by another
-    materialiser or unusable, a topic is missing, or Kafka fails. The signal handlers are set
-    for the duration of the call, so it must run in the main thread.
+    a signal stopped it before that. With ``rebuild`` it first replaces the store with a new,
+    empty one (see ``Materialiser``). It returns 1 when the store is locked by another
+    materialiser or unusable, a topic is missing or was recreated, the store folder is removed
+    while it runs, or Kafka fails. The signal handlers are set for the duration of the call, so
+    it must run in the main thread.
     """
     stop = threading.Event()
 
@@ -36,7 +38,7 @@ def materialise(settings: Settings, until_caught_up: bool) -> int:
 
     previous_handlers = {number: signal.signal(number, request_stop) for number in STOP_SIGNALS}
     try:
-        with Materialiser(settings) as materialiser:
+        with Materialiser(settings, rebuild=rebuild) as materialiser:
             stats = materialiser.run(stop, until_caught_up=until_caught_up)
     except (StoreError, TopicError, KafkaException) as error:
         logger.error("materialise failed: %s", error)

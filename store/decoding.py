@@ -6,6 +6,7 @@ is counted under the same name the feature job would give it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,8 @@ class RecordDecoder:
 
         Raises:
             BadRecord: if the key is missing or not UTF-8, the value does not decode, its user_id
-                differs from the key, or its vector has the wrong dimension or a non-finite component.
+                differs from the key, its vector has the wrong dimension or a non-finite component,
+                or its total_weight is NaN or infinite.
         """
         user_id = _utf8_key(key, "user id")
         if value is None:
@@ -65,6 +67,9 @@ class RecordDecoder:
                                            "(embedding.dimension)")
         if not np.isfinite(vector).all():
             raise BadRecord(INVALID_FIELD, "vector contains NaN or infinite values")
+        # total_weight is the record's only float field besides the vector.
+        if not math.isfinite(record.total_weight):
+            raise BadRecord(INVALID_FIELD, f"total_weight is {record.total_weight}, expected a finite number")
         encoded = encode_user_value(vector, record.event_count, record.total_weight, record.last_event_time_ms,
                                     record.emit_time_ms, record.embedding_model_version)
         return StoreWrite(USERS, user_id.encode("utf-8"), encoded)

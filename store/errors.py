@@ -17,3 +17,12 @@ class StoreNotFoundError(StoreError):
 
 class StoreLayoutError(StoreError):
     """Raised when the store's column families or value layout are not the ones this version uses."""
+
+
+class TopicRecreatedError(StoreError):
+    """Raised when a topic's Kafka topic id differs from the one the store recorded, because the topic
+    was deleted and created again. The stored offsets then point into the old topic."""
+
+
+class StoreFolderRemovedError(StoreError):
+    """Raised when the store folder was removed or replaced while the materialiser was writing it."""

@@ -14,7 +14,10 @@ Column families (RocksDB's ``default`` stays empty):
 ``meta``
     Key: an ASCII name. Value: int64. The names are ``layout_version``, ``heartbeat_ms``,
     ``caught_up_ms`` and ``bad_records/<source>/<reason>``, where ``source`` is ``features`` or
-    ``embeddings`` and ``reason`` a dead-letter reason code of ``jobs.dead_letters``.
+    ``embeddings`` and ``reason`` a dead-letter reason code of ``jobs.dead_letters``. One more
+    name has a text value: ``topic_id/<topic>`` (the topic name in UTF-8), whose value is the Kafka
+    topic id of that topic in UTF-8, as confluent-kafka prints it. The materialiser records it when
+    it first reads the topic, to notice a topic that was deleted and created again.
 
 Numbers are little-endian except the partition in offset keys. A read unpacks the fixed
 header with ``struct`` and views the vector bytes as float32 without copying them. The
@@ -74,6 +77,7 @@ LAYOUT_VERSION_KEY = b"layout_version"
 HEARTBEAT_KEY = b"heartbeat_ms"
 CAUGHT_UP_KEY = b"caught_up_ms"
 BAD_RECORDS_PREFIX = b"bad_records/"
+TOPIC_ID_PREFIX = b"topic_id/"
 
 _USER_HEADER = struct.Struct("<B3xIqdqq")
 _VIDEO_HEADER = struct.Struct("<BB2xIqq")
@@ -107,6 +111,10 @@ def parse_offset_key(key: bytes) -> tuple[str, int]:
 
 def bad_records_key(reason: str) -> bytes:
     return BAD_RECORDS_PREFIX + reason.encode("utf-8")
+
+
+def topic_id_key(topic: str) -> bytes:
+    return TOPIC_ID_PREFIX + topic.encode("utf-8")
 
 
 def video_key(model_version: str, video_id: str) -> bytes:
@@ -203,7 +211,7 @@ def _raise_first_video_problem(keys: Sequence[bytes], values: Sequence[bytes]) -
         elif row_dimension != dimension:
             raise StoreLayoutError(
                 f"video vectors differ in dimension: {dimension} and {row_dimension} (key {key!r}). The store was "
-                "filled under two settings of embedding.dimension; materialise into a new store.path to rebuild it."
+                "filled under two settings of embedding.dimension. Run `dreamumm materialise --rebuild` to rebuild it."
             )
     raise AssertionError("_raise_first_video_problem found no problem")
 
@@ -218,5 +226,4 @@ def decode_video_value(key: bytes, value: bytes) -> tuple[NDArray[np.float32], i
 def _check_version(version: int, value_owner: str) -> None:
     if version != LAYOUT_VERSION:
         raise StoreLayoutError(f"value of {value_owner} has layout version {version}, but this version of dreamumm "
-                               f"reads {LAYOUT_VERSION}. Rebuild the store with `dreamumm materialise` into a new "
-                               "store.path")
+                               f"reads {LAYOUT_VERSION}. Rebuild the store with `dreamumm materialise --rebuild`")

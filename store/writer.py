@@ -18,9 +18,30 @@ from typing import Mapping, Sequence
 from rocksdict import WriteBatch
 
 from dreamumm.kafka_io import KafkaRecord
-from store.database import PartitionKey, StoreHandles, open_primary, read_bad_record_counts, read_offsets
+from store.database import (
+    PartitionKey,
+    StoreHandles,
+    open_primary,
+    read_bad_record_counts,
+    read_offsets,
+    read_store_id,
+    read_topic_ids,
+    remove_store,
+)
 from store.decoding import BadRecord, RecordDecoder, StoreWrite
-from store.layout import CAUGHT_UP_KEY, HEARTBEAT_KEY, META, OFFSETS, USERS, bad_records_key, encode_int64, offset_key
+from store.errors import StoreFolderRemovedError
+from store.layout import (
+    CAUGHT_UP_KEY,
+    HEARTBEAT_KEY,
+    META,
+    OFFSETS,
+    USERS,
+    bad_records_key,
+    encode_int64,
+    offset_key,
+    topic_id_key,
+)
+from store.lock import WriterLock
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +70,39 @@ class WriteCounts:
 class StoreWriter:
     """The store opened for writing, with its stored offsets and bad-record counts in memory.
 
-    Raises ``StoreLockedError`` at construction if another process has the store open.
+    The writer holds the store's writer lock (``store.lock``) from construction until ``close``.
     """
 
-    def __init__(self, path: Path, features_topic: str, embeddings_topic: str, dimension: int) -> None:
-        self._handles: StoreHandles = open_primary(path)
+    def __init__(self, path: Path, features_topic: str, embeddings_topic: str, dimension: int, *,
+                 rebuild: bool = False) -> None:
+        """Take the writer lock and open the store at ``path``, creating it if needed.
+
+        With ``rebuild``, remove the store folder after taking the lock, so that a new, empty store
+        is created.
+
+        Raises:
+            StoreLockedError: if another process writes the store.
+            StoreLayoutError: if the store was written with another layout version.
+            StoreError: if ``path`` is a folder of other files, or RocksDB cannot open the store.
+        """
+        self._lock = WriterLock(path)
+        try:
+            if rebuild:
+                remove_store(path)
+            self._handles: StoreHandles = open_primary(path)
+        except BaseException:
+            self._lock.release()
+            raise
+        self.store_id: str | None = read_store_id(path)
+        """Id of the open store (see ``store.database.read_store_id``)."""
         self._decoder = RecordDecoder(dimension)
         self._sources = {features_topic: FEATURES_SOURCE, embeddings_topic: EMBEDDINGS_SOURCE}
         self.offsets: dict[PartitionKey, int] = read_offsets(self._handles)
         """Next offset to read per partition, as stored."""
         self.bad_record_counts: dict[str, int] = read_bad_record_counts(self._handles)
         """Skipped records per ``<source>/<reason>``, as stored, over the life of the store."""
+        self.topic_ids: dict[str, str] = read_topic_ids(self._handles)
+        """Kafka topic id per topic, as stored."""
         self._logged_bad_records: Counter[str] = Counter()
         self._warned_partitions: set[PartitionKey] = set()
 
@@ -68,8 +111,45 @@ class StoreWriter:
         return self._handles.path
 
     def close(self) -> None:
-        """Close the store and release its lock. Calling it again does nothing."""
-        self._handles.close()
+        """Close the store and release its locks. Calling it again does nothing.
+
+        If the store folder was removed, the failure to close it is logged rather than raised.
+        """
+        try:
+            self._handles.close()
+        except Exception as error:  # rocksdict raises plain Exception with RocksDB's status text.
+            if read_store_id(self.path) == self.store_id:
+                raise
+            logger.warning("closing the feature store at %s failed because its folder was removed: %s", self.path,
+                           error)
+        finally:
+            self._lock.release()
+
+    def check_folder(self) -> None:
+        """Raise StoreFolderRemovedError if the folder at the store's path no longer contains the open store.
+
+        Writes to a removed folder reach no reader, so the materialiser stops rather than go on.
+        """
+        found = read_store_id(self.path)
+        if found == self.store_id:
+            return
+        change = "removed" if found is None else f"replaced by another store (id {found})"
+        raise StoreFolderRemovedError(
+            f"the feature store folder {self.path} (store id {self.store_id}) was {change} while this materialiser "
+            "was writing it, so its writes reach no reader. Run `dreamumm materialise --rebuild` to build the "
+            "store again."
+        )
+
+    def record_topic_ids(self, topic_ids: Mapping[str, str]) -> None:
+        """Store the Kafka topic id of each given topic, replacing any stored one."""
+        db = self._handles.db
+        if db is None:
+            raise RuntimeError(f"StoreWriter.record_topic_ids was called after close of the store at {self.path}")
+        batch = WriteBatch(raw_mode=True)
+        for topic, topic_id in topic_ids.items():
+            batch.put(topic_id_key(topic), topic_id.encode("utf-8"), self._handles.handles[META])
+        db.write(batch)
+        self.topic_ids.update(topic_ids)
 
     def write(
         self,
@@ -190,8 +270,8 @@ class StoreWriter:
         self._warned_partitions.add(partition_key)
         logger.warning(
             "topic %s partition %s delivered offset %s, before the stored next offset %s. The topic was probably "
-            "deleted and created again, and the store still holds the keys read from the old one. To drop them, "
-            "stop the materialiser, delete the store folder %s and materialise again.",
+            "deleted and created again, and the store at %s still contains the keys read from the old one. To drop "
+            "them, stop the materialiser and run `dreamumm materialise --rebuild`.",
             record.topic, record.partition, record.offset, next_offset, self.path,
         )
 

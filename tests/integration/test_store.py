@@ -1,10 +1,13 @@
 """The materialiser and the store reader against the real broker: resume from stored offsets, restart after
-SIGKILL, read_committed with aborted transactions, partitions added while running, and SIGTERM."""
+SIGKILL, read_committed with aborted transactions, partitions added while running, SIGTERM, recreated
+topics, a store folder deleted under a running materialiser, and a broker outage."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,10 +24,14 @@ from confluent_kafka.admin import NewPartitions
 
 from dreamumm import kafka_io, steps
 from dreamumm.config import REPO_ROOT, Settings
+from infra import BrokerSettings, LocalBroker, find_free_ports
 from infra.admin import make_admin_client
 from schemas import USER_INTEREST, VIDEO_EMBEDDING, AvroCodec, DecodeError
 from schemas.user_interest_encoder import UserInterestEncoder
-from store import FeatureStoreReader, Materialiser, StoreNotFoundError
+from store import FeatureStoreReader, Materialiser, StoreLockedError, StoreNotFoundError, TopicRecreatedError
+from store.command import materialise
+from store.layout import META, topic_id_key
+from store.writer import StoreWriter
 
 pytestmark = pytest.mark.integration
 
@@ -393,3 +400,168 @@ def test_sigterm_stops_materialiser_cleanly(make_settings, tmp_path) -> None:
     # The lock is free again.
     with Materialiser(settings):
         pass
+
+
+def test_recreated_topic_stops_materialiser(make_settings, tmp_path, caplog) -> None:
+    settings = store_test_settings(make_settings, tmp_path, partition_refresh_interval_ms=200)
+    dimension = settings.embedding.dimension
+    topic = settings.kafka.features_topic
+    produce_features(settings, user_records([(f"old{index}", 1) for index in range(10)], dimension))
+    materialise_until_caught_up(settings)
+
+    # The new topic gets more records than the old one had, so the stored offset 10 lies inside its range.
+    steps.create_topics(settings, recreate=True)
+    produce_features(settings, user_records([(f"new{index}", 1) for index in range(15)], dimension))
+    with pytest.raises(TopicRecreatedError) as caught:
+        materialise_until_caught_up(settings)
+    message = str(caught.value)
+    assert f"topic {topic} has topic id" in message
+    assert "dreamumm materialise --rebuild" in message
+
+    with caplog.at_level(logging.ERROR, logger="store.command"):
+        assert materialise(settings, until_caught_up=True) == 1
+    assert any(f"topic {topic} has topic id" in record.getMessage() for record in caplog.records)
+
+    assert materialise(settings, until_caught_up=True, rebuild=True) == 0
+    with FeatureStoreReader.open(settings.store) as reader:
+        assert sorted(reader.user_ids()) == sorted(f"new{index}" for index in range(15))
+        assert stored_feature_offsets(reader, settings) == feature_end_offsets(settings)
+
+
+def test_topic_recreated_while_running(make_settings, tmp_path) -> None:
+    """A materialiser that runs while its topic is recreated stops at its next partition refresh."""
+    settings = store_test_settings(make_settings, tmp_path, partition_refresh_interval_ms=200)
+    produce_features(settings, user_records([("before", 1)], settings.embedding.dimension))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    materialiser = Materialiser(settings)
+
+    def run() -> None:
+        try:
+            materialiser.run(stop)
+        except BaseException as error:  # The test inspects what run raised.
+            errors.append(error)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        with FeatureStoreReader.open(settings.store) as reader:
+            deadline = time.monotonic() + 20
+            while reader.get("before") is None:
+                assert time.monotonic() < deadline, "the record did not reach the store"
+                time.sleep(0.05)
+                reader.catch_up()
+        steps.create_topics(settings, recreate=True)
+        runner.join(20)
+        assert not runner.is_alive(), "the materialiser did not stop after its topic was recreated"
+    finally:
+        stop.set()
+        runner.join(30)
+        materialiser.close()
+    assert len(errors) == 1
+    assert isinstance(errors[0], TopicRecreatedError), repr(errors[0])
+
+
+def test_store_without_topic_ids_records_them(make_settings, tmp_path) -> None:
+    """A store written before topic ids were recorded resumes and records the current ids."""
+    settings = store_test_settings(make_settings, tmp_path)
+    produce_features(settings, user_records([("a", 1)], settings.embedding.dimension))
+    materialise_until_caught_up(settings)
+    writer = StoreWriter(settings.store.path, settings.kafka.features_topic, settings.kafka.embeddings_topic,
+                         settings.embedding.dimension)
+    try:
+        recorded = dict(writer.topic_ids)
+        assert set(recorded) == {settings.kafka.features_topic, settings.kafka.embeddings_topic}
+        for topic in recorded:
+            writer._handles.families[META].delete(topic_id_key(topic))
+    finally:
+        writer.close()
+
+    produce_features(settings, user_records([("b", 1)], settings.embedding.dimension))
+    stats = materialise_until_caught_up(settings)
+    assert stats.feature_records == 1
+    writer = StoreWriter(settings.store.path, settings.kafka.features_topic, settings.kafka.embeddings_topic,
+                         settings.embedding.dimension)
+    try:
+        assert writer.topic_ids == recorded
+    finally:
+        writer.close()
+
+
+def test_removed_folder_stops_materialiser(make_settings, tmp_path) -> None:
+    """Deleting the store folder under a running materialiser neither lets a second one start nor goes unnoticed."""
+    # The materialiser checks its folder once per heartbeat interval. 2 s leaves time to try a second
+    # materialiser before the first one notices the deletion and exits.
+    settings = store_test_settings(make_settings, tmp_path, heartbeat_interval_ms=2_000)
+    produce_features(settings, user_records([("a", 1)], settings.embedding.dimension))
+    log_path = tmp_path / "materialiser.log"
+    process = start_materialiser_process(settings, log_path)
+    try:
+        reader = open_reader_when_ready(settings, process, log_path)
+        reader.close()
+        shutil.rmtree(settings.store.path)
+        with pytest.raises(StoreLockedError) as caught:
+            Materialiser(settings)
+        assert f"process {process.pid} holds the writer lock" in str(caught.value)
+        assert process.wait(20) == 1, log_path.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    log = log_path.read_text()
+    assert f"ERROR store.command: materialise failed: the feature store folder {settings.store.path}" in log
+    assert "was removed while this materialiser was writing it" in log
+    assert "Traceback" not in log
+    stats = materialise_until_caught_up(settings)
+    assert stats.users_written == 1
+
+
+def test_heartbeat_stops_during_broker_outage(make_settings, runtime_jars, tmp_path, caplog) -> None:
+    """While the broker is down the materialiser writes no heartbeat, and it writes them again after."""
+    port, controller_port = find_free_ports(2)
+    broker = LocalBroker(BrokerSettings(port=port, controller_port=controller_port, root_dir=tmp_path / "kafka"),
+                         runtime_jars)
+    broker.start()
+    try:
+        settings = make_settings(kafka={"bootstrap_servers": broker.bootstrap_servers},
+                                 store={"path": tmp_path / "store", "secondary_dir": tmp_path / "readers",
+                                        "heartbeat_interval_ms": 100, "poll_timeout_ms": 50})
+        steps.create_topics(settings)
+        stop = threading.Event()
+        materialiser = Materialiser(settings)
+        runner = threading.Thread(target=materialiser.run, args=(stop,))
+        with caplog.at_level(logging.INFO, logger="store.materialiser"):
+            runner.start()
+            try:
+                with FeatureStoreReader.open(settings.store) as reader:
+                    reader.start_background_catch_up(interval_ms=20)
+
+                    def heartbeat_ms() -> int | None:
+                        return reader.status().heartbeat_ms
+
+                    deadline = time.monotonic() + 20
+                    while heartbeat_ms() is None:
+                        assert time.monotonic() < deadline, "the materialiser wrote no heartbeat"
+                        time.sleep(0.05)
+
+                    broker.stop()
+                    # A heartbeat batch in flight when the broker stopped may still arrive.
+                    time.sleep(1.5)
+                    silent_since = heartbeat_ms()
+                    time.sleep(1.5)
+                    assert heartbeat_ms() == silent_since
+
+                    broker.start()
+                    deadline = time.monotonic() + 20
+                    while heartbeat_ms() == silent_since:
+                        assert time.monotonic() < deadline, "the heartbeat did not resume after the broker restarted"
+                        time.sleep(0.05)
+            finally:
+                stop.set()
+                runner.join(30)
+                materialiser.close()
+        messages = [record.getMessage() for record in caplog.records]
+        assert any(message.startswith(f"no contact with Kafka at {broker.bootstrap_servers}") for message in messages)
+        assert any(message.startswith(f"contact with Kafka at {broker.bootstrap_servers} restored") for message in messages)
+    finally:
+        broker.stop()

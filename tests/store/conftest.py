@@ -38,7 +38,7 @@ class RecordFactory:
         return KafkaRecord(topic, partition, offset, key, value, 0)
 
     def user_value(self, user_id: str, event_count: int = 1, vector: Sequence[float] | None = None,
-                   model_version: str = MODEL_VERSION) -> bytes:
+                   model_version: str = MODEL_VERSION, total_weight: float | None = None) -> bytes:
         """Encode a UserInterest whose fields derive from ``event_count`` unless given."""
         if vector is None:
             vector = np.zeros(DIMENSION, dtype=np.float32)
@@ -46,7 +46,7 @@ class RecordFactory:
         return self._user_interest.encode({
             "user_id": user_id,
             "vector": [float(component) for component in vector],
-            "total_weight": 0.5 * event_count,
+            "total_weight": 0.5 * event_count if total_weight is None else total_weight,
             "event_count": event_count,
             "last_event_time_ms": 1_000 + event_count,
             "emit_time_ms": 2_000 + event_count,

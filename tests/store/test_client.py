@@ -1,7 +1,8 @@
-"""The store reader as a RocksDB secondary instance beside a real writer."""
+"""The store reader as a RocksDB secondary instance beside a real writer, also across rebuilds of the store."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 from rocksdict import DbClosedError
 
-from store import FeatureStoreReader, StoreLayoutError, StoreNotFoundError, StoreStatus
+from store import FeatureStoreReader, StoreLayoutError, StoreNotFoundError, StoreStatus, database
+from store.layout import LAYOUT_VERSION_KEY, META, encode_int64
 from store.writer import StoreWriter
 
 
@@ -143,7 +145,8 @@ def test_video_vectors_of_mixed_dimensions_raise(writer, records, store_settings
 
 
 def test_status_reports_progress(writer, records, reader) -> None:
-    assert reader.status() == StoreStatus(offsets={}, heartbeat_ms=None, caught_up_ms=None, bad_records={})
+    assert reader.status() == StoreStatus(offsets={}, heartbeat_ms=None, caught_up_ms=None, bad_records={},
+                                          store_id=writer.store_id, problem=None)
     writer.write([records.user("a", 1), records.record("features", b"b", b"junk")], {("embeddings", 1): 4},
                  heartbeat_ms=500, caught_up_ms=400)
     reader.catch_up()
@@ -152,6 +155,8 @@ def test_status_reports_progress(writer, records, reader) -> None:
         heartbeat_ms=500,
         caught_up_ms=400,
         bad_records={"features/invalid_avro": 1},
+        store_id=writer.store_id,
+        problem=None,
     )
 
 
@@ -210,3 +215,167 @@ def test_reader_opened_on_empty_store(store_settings, records) -> None:
             assert reader.get("a") is not None
     finally:
         writer.close()
+
+
+def new_writer(store_settings, records, rebuild: bool = False) -> StoreWriter:
+    return StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension,
+                       rebuild=rebuild)
+
+
+def test_reader_follows_rebuilt_store(writer, records, reader, store_settings) -> None:
+    writer.write([records.user("old", 1)], heartbeat_ms=100)
+    reader.catch_up()
+    old_store_id = reader.status().store_id
+    writer.close()
+    rebuilt = new_writer(store_settings, records, rebuild=True)
+    try:
+        rebuilt.write([records.user("new", 2)], heartbeat_ms=200)
+        reader.catch_up()
+        assert reader.get("old") is None
+        assert reader.get("new").event_count == 2
+        status = reader.status()
+        assert status.store_id == rebuilt.store_id
+        assert status.store_id != old_store_id
+        assert status.heartbeat_ms == 200
+        assert status.problem is None
+        # The old instance's folder is gone, and the new one has its own.
+        assert len(list(store_settings.secondary_dir.iterdir())) == 1
+        rebuilt.write([records.user("later", 1)])
+        reader.catch_up()
+        assert reader.get("later") is not None
+    finally:
+        rebuilt.close()
+
+
+def test_reader_reports_removed_folder(writer, records, reader, store_settings) -> None:
+    writer.write([records.user("a", 1)])
+    reader.catch_up()
+    writer.close()
+    shutil.rmtree(store_settings.path)
+    reader.catch_up()
+    problem = reader.status().problem
+    assert problem is not None
+    assert f"the feature store folder {store_settings.path} was removed; waiting for a new one" in problem
+    assert reader.get("a").event_count == 1
+
+    recreated = new_writer(store_settings, records)
+    try:
+        recreated.write([records.user("b", 1)])
+        reader.catch_up()
+        assert reader.status().problem is None
+        assert reader.get("a") is None
+        assert reader.get("b") is not None
+    finally:
+        recreated.close()
+
+
+def test_unreadable_new_store_keeps_old_one(writer, records, reader, store_settings) -> None:
+    writer.write([records.user("a", 1)])
+    reader.catch_up()
+    writer.close()
+    rebuilt = new_writer(store_settings, records, rebuild=True)
+    rebuilt._handles.families[META].put(LAYOUT_VERSION_KEY, encode_int64(99))
+    try:
+        with pytest.raises(StoreLayoutError, match="layout version 99"):
+            reader.catch_up()
+        problem = reader.status().problem
+        assert f"was replaced by a new store (id {rebuilt.store_id}), but opening it failed" in problem
+        assert reader.get("a") is not None
+        assert len(list(store_settings.secondary_dir.iterdir())) == 1
+    finally:
+        rebuilt.close()
+
+
+def test_scan_in_progress_keeps_old_store_open(writer, records, reader, store_settings) -> None:
+    writer.write([records.user(f"old-{index}", 1) for index in range(3)])
+    reader.catch_up()
+    scan = reader.user_ids()
+    assert next(scan) == "old-0"
+    writer.close()
+    rebuilt = new_writer(store_settings, records, rebuild=True)
+    try:
+        rebuilt.write([records.user("new", 1)])
+        reader.catch_up()
+        assert reader.get("new") is not None
+        assert len(list(store_settings.secondary_dir.iterdir())) == 2
+        assert list(scan) == ["old-1", "old-2"]
+        # The last read of the old instance closed it and removed its folder.
+        assert len(list(store_settings.secondary_dir.iterdir())) == 1
+    finally:
+        rebuilt.close()
+
+
+def test_close_after_switch_removes_folders(writer, records, store_settings) -> None:
+    reader = FeatureStoreReader.open(store_settings)
+    writer.close()
+    rebuilt = new_writer(store_settings, records, rebuild=True)
+    try:
+        reader.catch_up()
+        reader.close()
+        assert list(store_settings.secondary_dir.iterdir()) == []
+        with pytest.raises(DbClosedError):
+            reader.get("a")
+    finally:
+        rebuilt.close()
+
+
+def test_reads_from_threads_during_rebuilds(writer, records, reader, store_settings) -> None:
+    """Threads read while the store is rebuilt again and again. Each read returns one store's data, never a mix."""
+    reader.start_background_catch_up(interval_ms=1)
+    failures: list[str] = []
+    done = threading.Event()
+
+    def read_until_done() -> None:
+        while not done.is_set():
+            try:
+                status = reader.status()
+                stored = reader.multi_get(["user"])[0]
+            except Exception as error:  # Any exception is a failure here.
+                failures.append(repr(error))
+                continue
+            if status.problem is not None and "was removed" not in status.problem:
+                failures.append(status.problem)
+            if stored is not None and stored.total_weight != 0.5 * stored.event_count:
+                failures.append(f"{stored}")
+
+    threads = [threading.Thread(target=read_until_done) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    current = writer
+    try:
+        for generation in range(1, 6):
+            current.close()
+            current = new_writer(store_settings, records, rebuild=True)
+            current.write([records.user("user", generation)], heartbeat_ms=generation)
+            wait_for(lambda: reader.status().heartbeat_ms == generation)
+            assert reader.get("user").event_count == generation
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+        if current is not writer:
+            current.close()
+    assert failures == []
+    assert len(list(store_settings.secondary_dir.iterdir())) == 1
+
+
+def test_reader_info_log_rotated(writer, records, store_settings, monkeypatch) -> None:
+    monkeypatch.setattr(database, "MAX_INFO_LOG_BYTES", 4096)
+    monkeypatch.setattr(database, "KEPT_INFO_LOG_FILES", 2)
+    with FeatureStoreReader.open(store_settings) as reader:
+        for count in range(50):
+            writer.write([records.user("a", count + 1)])
+            reader.catch_up()
+        (folder,) = store_settings.secondary_dir.iterdir()
+        logs = sorted(path.name for path in folder.iterdir() if path.name.startswith("LOG"))
+        # RocksDB writes its options, about 20 KB, into the log at open, so the first file already rotated.
+        assert len(logs) == 2
+        assert logs[0] == "LOG"
+        assert logs[1].startswith("LOG.old.")
+
+
+def test_store_without_identity_raises(writer, store_settings) -> None:
+    (store_settings.path / "IDENTITY").unlink()
+    with pytest.raises(StoreLayoutError, match="without an IDENTITY file"):
+        FeatureStoreReader.open(store_settings)
+    assert list(store_settings.secondary_dir.iterdir()) == []

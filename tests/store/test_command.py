@@ -26,3 +26,13 @@ def test_locked_store_exits_1_and_restores_handlers(writer, store_settings, capl
     assert exit_code == 1
     assert any("another materialiser is writing it" in record.getMessage() for record in caplog.records)
     assert {number: signal.getsignal(number) for number in before} == before
+
+
+def test_rebuild_of_locked_store_exits_1(writer, records, store_settings, caplog) -> None:
+    writer.write([records.user("a", 1)])
+    with caplog.at_level(logging.ERROR, logger="store.command"):
+        exit_code = materialise(settings_for(store_settings), until_caught_up=True, rebuild=True)
+    assert exit_code == 1
+    assert any("writer lock" in record.getMessage() for record in caplog.records)
+    assert (store_settings.path / "CURRENT").is_file()
+    assert writer.offsets == {("features", 0): 1}

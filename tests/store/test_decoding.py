@@ -61,6 +61,9 @@ BAD_FEATURE_CASES = [
     ("key differs from user_id", b"user-2", "value", "invalid_field", "differs from the value's user_id"),
     ("wrong dimension", b"user-1", "wide", "invalid_field", "5 dimensions, expected 4"),
     ("NaN component", b"user-1", "nan", "invalid_field", "NaN or infinite"),
+    ("NaN total weight", b"user-1", "nan weight", "invalid_field", "total_weight is nan"),
+    ("infinite total weight", b"user-1", "inf weight", "invalid_field", "total_weight is inf"),
+    ("negative infinite total weight", b"user-1", "-inf weight", "invalid_field", "total_weight is -inf"),
 ]
 
 
@@ -73,6 +76,9 @@ def test_bad_feature_record_raises_reason(decoder, records, case, key, value, re
             {"user_id": "user-1", "video_id": "v", "watch_time_ms": 1.0, "duration_ms": 5, "event_time_ms": 1}),
         "wide": records.user_value("user-1", vector=[1.0, 0.0, 0.0, 0.0, 0.0]),
         "nan": records.user_value("user-1", vector=[float("nan"), 0.0, 0.0, 0.0]),
+        "nan weight": records.user_value("user-1", total_weight=float("nan")),
+        "inf weight": records.user_value("user-1", total_weight=float("inf")),
+        "-inf weight": records.user_value("user-1", total_weight=float("-inf")),
     }
     payload = payloads.get(value, value) if isinstance(value, str) else value
     with pytest.raises(BadRecord) as caught:

@@ -1,9 +1,11 @@
 """The store writer on a real RocksDB folder: newest record wins, tombstones, offsets written with the data,
-bad records, and the one-writer lock."""
+bad records, the one-writer lock, rebuilds, topic ids and the info log's limits."""
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,10 +13,12 @@ import textwrap
 import pytest
 
 from dreamumm.config import REPO_ROOT
+from store import database
 from store.database import open_secondary, read_bad_record_counts, read_offsets
 from store.decoding import RecordDecoder
-from store.errors import StoreError, StoreLayoutError, StoreLockedError
+from store.errors import StoreError, StoreFolderRemovedError, StoreLayoutError, StoreLockedError
 from store.layout import LAYOUT_VERSION_KEY, META, USERS, decode_user_value, encode_int64
+from store.lock import writer_lock_path
 from store.writer import StoreWriter
 
 
@@ -210,10 +214,11 @@ def test_other_layout_version_raises(writer, records) -> None:
         StoreWriter(path, records.features_topic, records.embeddings_topic, records.dimension)
 
 
-def test_creation_leaves_only_store_folder(store_settings, records) -> None:
+def test_creation_leaves_store_and_lock_file(store_settings, records) -> None:
     writer = StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension)
     writer.close()
-    assert [path.name for path in store_settings.path.parent.iterdir()] == [store_settings.path.name]
+    names = sorted(path.name for path in store_settings.path.parent.iterdir())
+    assert names == [store_settings.path.name, f"{store_settings.path.name}.lock"]
 
 
 def test_empty_existing_folder_becomes_store(store_settings, records) -> None:
@@ -229,7 +234,8 @@ def test_folder_of_other_files_raises(store_settings, records) -> None:
     with pytest.raises(StoreError, match="is a folder with other files"):
         StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension)
     assert [path.name for path in store_settings.path.iterdir()] == ["notes.txt"]
-    assert [path.name for path in store_settings.path.parent.iterdir()] == [store_settings.path.name]
+    names = sorted(path.name for path in store_settings.path.parent.iterdir())
+    assert names == [store_settings.path.name, f"{store_settings.path.name}.lock"]
 
 
 def test_reader_never_sees_half_created_store(store_settings, records, tmp_path) -> None:
@@ -285,3 +291,170 @@ def test_write_after_close_raises(writer, records) -> None:
     writer.close()
     with pytest.raises(RuntimeError, match="after close"):
         writer.write([records.user("a", 1)])
+
+
+def test_non_finite_total_weight_is_bad_record(writer, records) -> None:
+    batch = [records.user("a", 1), records.user("w", 2, total_weight=float("nan")), records.user("c", 1)]
+    counts = writer.write(batch)
+    assert counts.bad_records == 1
+    assert stored_users(writer) == {"a": 1, "c": 1}
+    assert writer.offsets == {("features", 0): 3}
+    assert writer.bad_record_counts == {"features/invalid_field": 1}
+
+
+def test_second_writer_names_lock_file_and_pid(writer, records) -> None:
+    with pytest.raises(StoreLockedError) as caught:
+        StoreWriter(writer.path, records.features_topic, records.embeddings_topic, records.dimension)
+    message = str(caught.value)
+    assert str(writer_lock_path(writer.path)) in message
+    assert f"process {os.getpid()} holds the writer lock" in message
+
+
+def test_lock_survives_folder_deletion(writer, records) -> None:
+    """A second writer is rejected also after the first one's folder was deleted under it."""
+    shutil.rmtree(writer.path)
+    with pytest.raises(StoreLockedError, match="another materialiser is writing it"):
+        StoreWriter(writer.path, records.features_topic, records.embeddings_topic, records.dimension)
+    assert not writer.path.exists()
+
+
+def test_lock_survives_folder_deletion_in_other_process(writer) -> None:
+    shutil.rmtree(writer.path)
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from store.errors import StoreLockedError
+        from store.writer import StoreWriter
+        try:
+            StoreWriter(Path({str(writer.path)!r}), "features", "embeddings", 4)
+        except StoreLockedError as error:
+            print("locked:", error)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                            cwd=REPO_ROOT)
+    assert result.stdout.startswith("locked: the feature store at")
+    assert f"process {os.getpid()} holds the writer lock" in result.stdout
+
+
+def test_close_keeps_lock_file_and_frees_lock(writer, records) -> None:
+    path = writer.path
+    writer.close()
+    assert writer_lock_path(path).is_file()
+    reopened = StoreWriter(path, records.features_topic, records.embeddings_topic, records.dimension)
+    reopened.close()
+
+
+def test_failed_open_releases_lock(store_settings, records) -> None:
+    store_settings.path.mkdir(parents=True)
+    (store_settings.path / "notes.txt").write_text("not a store")
+    for _ in range(2):
+        with pytest.raises(StoreError, match="is a folder with other files"):
+            StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension)
+
+
+def test_rebuild_replaces_store(writer, records) -> None:
+    path = writer.path
+    writer.write([records.user("a", 1)], heartbeat_ms=1)
+    writer.record_topic_ids({"features": "old-id"})
+    old_store_id = writer.store_id
+    writer.close()
+    rebuilt = StoreWriter(path, records.features_topic, records.embeddings_topic, records.dimension, rebuild=True)
+    try:
+        assert stored_users(rebuilt) == {}
+        assert rebuilt.offsets == {}
+        assert rebuilt.topic_ids == {}
+        assert rebuilt.store_id is not None
+        assert rebuilt.store_id != old_store_id
+    finally:
+        rebuilt.close()
+    assert sorted(entry.name for entry in path.parent.iterdir()) == [path.name, f"{path.name}.lock"]
+
+
+def test_rebuild_of_locked_store_raises(writer, records) -> None:
+    writer.write([records.user("a", 1)])
+    with pytest.raises(StoreLockedError):
+        StoreWriter(writer.path, records.features_topic, records.embeddings_topic, records.dimension, rebuild=True)
+    assert stored_users(writer) == {"a": 1}
+
+
+def test_rebuild_of_other_layout_version(writer, records) -> None:
+    writer._handles.families[META].put(LAYOUT_VERSION_KEY, encode_int64(99))
+    path = writer.path
+    writer.close()
+    rebuilt = StoreWriter(path, records.features_topic, records.embeddings_topic, records.dimension, rebuild=True)
+    rebuilt.close()
+
+
+def test_rebuild_without_store_creates_one(store_settings, records) -> None:
+    rebuilt = StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension,
+                          rebuild=True)
+    rebuilt.close()
+    assert (store_settings.path / "CURRENT").is_file()
+
+
+def test_rebuild_keeps_folder_of_other_files(store_settings, records) -> None:
+    store_settings.path.mkdir(parents=True)
+    (store_settings.path / "notes.txt").write_text("not a store")
+    with pytest.raises(StoreError, match="not a feature store folder, so the rebuild does not remove it"):
+        StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension,
+                    rebuild=True)
+    assert [path.name for path in store_settings.path.iterdir()] == ["notes.txt"]
+
+
+def test_rebuild_rejected_while_rocksdb_lock_held(store_settings, records) -> None:
+    """A process that opened the store without the writer lock, as older versions did, blocks a rebuild."""
+    StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension).close()
+    script = textwrap.dedent(f"""
+        import sys
+        from rocksdict import Options, Rdict
+        from store.layout import COLUMN_FAMILIES
+        db = Rdict({str(store_settings.path)!r}, Options(raw_mode=True),
+                   column_families={{name: Options(raw_mode=True) for name in COLUMN_FAMILIES}})
+        print("open", flush=True)
+        sys.stdin.readline()
+        db.close()
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              cwd=REPO_ROOT)
+    try:
+        assert holder.stdout.readline() == "open\n"
+        with pytest.raises(StoreLockedError, match="still open for writing by another process"):
+            StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension,
+                        rebuild=True)
+        assert (store_settings.path / "CURRENT").is_file()
+    finally:
+        holder.communicate("\n", timeout=60)
+
+
+def test_check_folder_raises_after_removal(writer, records, caplog) -> None:
+    writer.write([records.user("a", 1)])
+    writer.check_folder()
+    shutil.rmtree(writer.path)
+    with pytest.raises(StoreFolderRemovedError, match="was removed while this materialiser was writing it"):
+        writer.check_folder()
+    writer.write([records.user("b", 1)])
+    # Closing a store whose folder is gone fails inside RocksDB. close logs that and still frees the lock.
+    with caplog.at_level(logging.WARNING, logger="store.writer"):
+        writer.close()
+    assert any("because its folder was removed" in record.getMessage() for record in caplog.records)
+    StoreWriter(writer.path, records.features_topic, records.embeddings_topic, records.dimension).close()
+
+
+def test_topic_ids_persist(writer, records) -> None:
+    assert writer.topic_ids == {}
+    writer.record_topic_ids({"features": "id-1", "embeddings": "id-2"})
+    writer.write([records.record("features", b"b", b"junk")])
+    reopened = reopen(writer, records)
+    try:
+        assert reopened.topic_ids == {"features": "id-1", "embeddings": "id-2"}
+        assert reopened.bad_record_counts == {"features/invalid_avro": 1}
+    finally:
+        reopened.close()
+
+
+def test_info_log_files_limited(store_settings, records, monkeypatch) -> None:
+    """Each open starts a new info log file; RocksDB keeps only KEPT_INFO_LOG_FILES of them."""
+    monkeypatch.setattr(database, "KEPT_INFO_LOG_FILES", 2)
+    for _ in range(4):
+        StoreWriter(store_settings.path, records.features_topic, records.embeddings_topic, records.dimension).close()
+    logs = [path.name for path in store_settings.path.iterdir() if path.name.startswith("LOG")]
+    assert len(logs) == 2
