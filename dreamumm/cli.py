@@ -243,8 +243,15 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         from dreamumm.ranking_demo import rank_examples
         from embeddings import load_events
 
+        from store import StoreError
+
         busiest = max(summary.users, key=lambda user_id: summary.users[user_id].event_count)
-        for line in rank_examples(settings, load_events(events_path), busiest):
+        try:
+            lines = rank_examples(settings, load_events(events_path), busiest)
+        except StoreError as error:
+            logger.error("demo failed: %s", error)
+            return 1
+        for line in lines:
             _out(line)
     _out(f"demo took {time.monotonic() - started:.1f} s; the broker keeps running (stop it: make broker-stop)")
     return 0 if summary.balanced else 1
@@ -253,7 +260,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_materialise(settings: Settings, args: argparse.Namespace) -> int:
     from store.command import materialise
 
-    return materialise(settings, until_caught_up=args.until_caught_up)
+    return materialise(settings, until_caught_up=args.until_caught_up, rebuild=args.rebuild)
 
 
 def cmd_train_long_view(settings: Settings, args: argparse.Namespace) -> int:
@@ -347,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "copy the feature and embeddings topics into the serving store until stopped")
     materialise.add_argument("--until-caught-up", action="store_true",
                              help="stop once every partition of both topics is read to its end")
+    materialise.add_argument("--rebuild", action="store_true",
+                             help="delete the store at store.path first and fill a new one from the beginning of both "
+                                  "topics, for example after a topic was recreated; fails while another materialiser "
+                                  "runs on store.path")
     train = add("train-long-view", cmd_train_long_view,
                 "train the long-view model f_seq on an event log, print its AUC on a time split, save it")
     train.add_argument("--events", type=Path, help="event CSV (default: shipped KuaiRand-1K extract)")

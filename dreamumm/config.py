@@ -270,7 +270,9 @@ class StoreSettings(_Section):
     embeddings topics, and that rankers read."""
 
     path: Path = REPO_ROOT / "var" / "store" / "features"
-    """RocksDB folder of the store. One materialiser process writes it; a second writer fails at start."""
+    """RocksDB folder of the store. One materialiser process writes it, holding an exclusive lock on the
+    file ``<path>.lock`` beside the folder, so a second writer fails at start, also after the folder
+    was deleted."""
     secondary_dir: Path = REPO_ROOT / "var" / "store" / "readers"
     """Folder under which each reader process keeps the files of its RocksDB secondary instance,
     one subfolder per process."""
@@ -279,12 +281,13 @@ class StoreSettings(_Section):
     poll_timeout_ms: int = Field(default=200, ge=1)
     """How long the materialiser waits for records before it writes what it has."""
     heartbeat_interval_ms: int = Field(default=1_000, ge=1)
-    """The materialiser writes its heartbeat at least this often, even without new records, so
-    readers can tell a quiet topic from a stopped materialiser."""
+    """The materialiser writes its heartbeat at least this often while it is in contact with Kafka, even
+    without new records, so readers can tell a quiet topic from a stopped materialiser or a Kafka outage."""
     catch_up_interval_ms: int = Field(default=200, ge=1)
     """How often a reader replays the writer's new changes into its secondary instance."""
     partition_refresh_interval_ms: int = Field(default=30_000, ge=1)
-    """How often the materialiser reads the topics' metadata again to find partitions added later."""
+    """How often the materialiser reads the topics' metadata again, to find partitions added later and to
+    compare each topic's id with the stored one, which changes when a topic is deleted and created again."""
 
 
 class RankingSettings(_Section):

@@ -109,6 +109,8 @@ class ServiceState:
         if reader is None:
             return checks
         status = reader.status()
+        if status.problem is not None:
+            checks["store"] = status.problem
         now_ms = time.time_ns() // 1_000_000
         limit_ms = self.settings.serving.max_materialiser_silence_ms
         if status.heartbeat_ms is None:
