@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from py4j.protocol import Py4JJavaError
 from pyflink.java_gateway import get_gateway
 from pyflink.table import EnvironmentSettings, TableEnvironment, TableResult
 
@@ -47,6 +48,9 @@ from jobs.udfs import register_functions
 from schemas import USER_INTEREST, VIDEO_EMBEDDING, AvroCodec
 
 logger = logging.getLogger(__name__)
+
+_SAVEPOINT_ATTEMPTS = 5
+"""Attempts of a stop-with-savepoint that a finishing task declines."""
 
 _SOURCE_COLUMNS = "record_key, record_value, `topic`, `partition`, `offset`"
 
@@ -245,8 +249,20 @@ class RunningJob:
         # NOTE: JobClient.stop_with_savepoint of apache-flink 2.2.1 calls a Java method that Flink 2
         # no longer has (it now takes a savepoint format), so the Java client is called directly.
         formats = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType
-        future = self._client._j_job_client.stopWithSavepoint(drain, directory.resolve().as_uri(), formats.CANONICAL)
-        location = str(future.get())
+        for attempt in range(1, _SAVEPOINT_ATTEMPTS + 1):
+            future = self._client._j_job_client.stopWithSavepoint(drain, directory.resolve().as_uri(),
+                                                                  formats.CANONICAL)
+            try:
+                location = str(future.get())
+                break
+            except Py4JJavaError as error:
+                # A bounded source that is finishing declines the savepoint's barrier. The job keeps
+                # running, and once the task has finished, a new attempt succeeds.
+                if "task is closing" not in str(error) or attempt == _SAVEPOINT_ATTEMPTS:
+                    raise
+                logger.warning("savepoint of feature job %s declined because a task is closing; attempt %s of "
+                               "%s, retrying in 1 s", self.job_id, attempt, _SAVEPOINT_ATTEMPTS)
+                time.sleep(1.0)
         logger.info("feature job %s stopped with savepoint %s", self.job_id, location)
         return Path(location.removeprefix("file:"))
 
