@@ -255,13 +255,13 @@ class Ranker:
         newest = with_embedding[-self._history_limit:]
         if len(newest) == 0:
             return WatchHistory.empty(dimension), missing
-        kept = [history[i] for i in newest]
-        times = [item.time_ms for item in kept]
+        items = [history[i] for i in newest]
+        times = [item.time_ms for item in items]
         return WatchHistory(
-            video_ids=tuple(item.video_id for item in kept),
+            video_ids=tuple(item.video_id for item in items),
             vectors=videos.matrix[newest],
-            play_time_ms=np.array([item.play_time_ms for item in kept], dtype=np.float64),
-            duration_ms=np.array([math.nan if item.duration_ms is None else item.duration_ms for item in kept],
+            play_time_ms=np.array([item.play_time_ms for item in items], dtype=np.float64),
+            duration_ms=np.array([math.nan if item.duration_ms is None else item.duration_ms for item in items],
                                  dtype=np.float64),
             time_ms=None if any(t is None for t in times) else np.array(times, dtype=np.int64),
         ), missing

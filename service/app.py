@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from dreamumm.config import Settings, load_settings
-from ranking import Candidate, HistoryItem, RankRequestError, RankResult
+from ranking import Candidate, HistoryItem, Ranker, RankRequestError, RankResult
 from ranking.long_view import LongViewModel
 from service.models import (
     ErrorBody,
@@ -42,7 +42,7 @@ from service.models import (
 )
 from service.limits import BodySizeLimit
 from service.state import ServiceState
-from store import StoredVector
+from store import FeatureStoreReader, StoredVector
 
 logger = logging.getLogger(__name__)
 
@@ -177,10 +177,17 @@ def create_app(settings: Settings, long_view_model: LongViewModel | None = None)
         logger.warning("returned 503 to %s %s: %s", request.method, request.url.path, error.problem)
         return _error(503, "not_ready", [ProblemBody(field="store", message=error.problem)])
 
-    def open_state() -> ServiceState:
-        if state.ranker is None:
+    def open_ranker() -> Ranker:
+        ranker = state.ranker
+        if ranker is None:
             raise _NotReady(state.store_problem)
-        return state
+        return ranker
+
+    def open_reader() -> FeatureStoreReader:
+        reader = state.reader
+        if reader is None:
+            raise _NotReady(state.store_problem)
+        return reader
 
     @app.post("/v1/rank", response_model=RankResponseBody, responses=_ERROR_RESPONSES, tags=["ranking"])
     def rank(body: RankRequestBody) -> RankResponseBody:
@@ -195,8 +202,7 @@ def create_app(settings: Settings, long_view_model: LongViewModel | None = None)
         k = ranking.default_k if body.k is None else body.k
         if k > ranking.max_k:
             raise RankRequestError("k", f"k must be at most {ranking.max_k} (ranking.max_k), got {k}")
-        ranker = open_state().ranker
-        assert ranker is not None
+        ranker = open_ranker()
         result = ranker.rank(
             body.user_id,
             [HistoryItem(item.video_id, item.play_time_ms, item.duration_ms, item.time_ms) for item in body.history],
@@ -211,8 +217,7 @@ def create_app(settings: Settings, long_view_model: LongViewModel | None = None)
     def user_vector(user_id: Annotated[str, Path(min_length=1, max_length=256), AfterValidator(utf8_encodable)]
                     ) -> UserVectorBody | JSONResponse:
         """Return the user's stored DreamUMM vector with its age and embedding model version."""
-        reader = open_state().reader
-        assert reader is not None
+        reader = open_reader()
         stored = reader.get(user_id)
         if stored is None:
             return _error(404, "not_found", [ProblemBody(field="user_id", message=(
@@ -224,8 +229,7 @@ def create_app(settings: Settings, long_view_model: LongViewModel | None = None)
               tags=["vectors"])
     def user_vectors(body: VectorsRequestBody) -> VectorsResponseBody:
         """Return the stored vectors of up to 1,000 users, in request order, null where there is none."""
-        reader = open_state().reader
-        assert reader is not None
+        reader = open_reader()
         now_ms = _now_ms()
         return VectorsResponseBody(vectors=[None if stored is None else _vector_body(stored, now_ms)
                                             for stored in reader.multi_get(body.user_ids)])

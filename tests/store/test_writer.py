@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -178,18 +179,23 @@ def test_second_writer_raises_store_locked(writer, records) -> None:
     assert "store.path" in message
 
 
-def test_writer_in_other_process_raises_store_locked(writer) -> None:
+def open_writer_in_other_process(path: Path) -> subprocess.CompletedProcess[str]:
+    """Open a writer on ``path`` in a new Python process; its output starts with "locked:" if that fails."""
     script = textwrap.dedent(f"""
         from pathlib import Path
         from store.errors import StoreLockedError
         from store.writer import StoreWriter
         try:
-            StoreWriter(Path({str(writer.path)!r}), "features", "embeddings", 4)
+            StoreWriter(Path({str(path)!r}), "features", "embeddings", 4)
         except StoreLockedError as error:
             print("locked:", error)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
-                            cwd=REPO_ROOT)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                          cwd=REPO_ROOT)
+
+
+def test_writer_in_other_process_raises_store_locked(writer) -> None:
+    result = open_writer_in_other_process(writer.path)
     assert result.stdout.startswith("locked: the feature store at")
     assert "another materialiser is writing it" in result.stdout
 
@@ -320,17 +326,7 @@ def test_lock_survives_folder_deletion(writer, records) -> None:
 
 def test_lock_survives_folder_deletion_in_other_process(writer) -> None:
     shutil.rmtree(writer.path)
-    script = textwrap.dedent(f"""
-        from pathlib import Path
-        from store.errors import StoreLockedError
-        from store.writer import StoreWriter
-        try:
-            StoreWriter(Path({str(writer.path)!r}), "features", "embeddings", 4)
-        except StoreLockedError as error:
-            print("locked:", error)
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
-                            cwd=REPO_ROOT)
+    result = open_writer_in_other_process(writer.path)
     assert result.stdout.startswith("locked: the feature store at")
     assert f"process {os.getpid()} holds the writer lock" in result.stdout
 
