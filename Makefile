@@ -13,7 +13,7 @@ BASELINES_VENV := .venv-baselines
 BASELINES_REQUIREMENTS := benchmarks/baselines/requirements.txt
 BASELINES_STAMP := $(BASELINES_VENV)/.installed-$(shell cat $(BASELINES_REQUIREMENTS) | sha256sum | cut -c1-16)
 
-.PHONY: demo test test-unit bench bench-serving setup baselines jars broker-stop clean
+.PHONY: demo test test-unit bench bench-serving evaluate setup baselines jars broker-stop clean
 
 demo: setup
 	$(VENV)/bin/dreamumm demo
@@ -33,6 +33,11 @@ bench: setup baselines
 # Only the serving benchmark (store, ranker, HTTP service); replaces its section of docs/benchmarks.md.
 bench-serving: setup
 	$(VENV_PYTHON) -m benchmarks.serving $(ARGS)
+
+# Replays the real KuaiRand sample through DreamUMM and its baselines and writes docs/evaluation.md;
+# pass options with ARGS, e.g. make evaluate ARGS="--events other.csv --report /tmp/evaluation.md".
+evaluate: setup
+	$(VENV)/bin/dreamumm evaluate $(ARGS)
 
 setup: $(STAMP) jars
 

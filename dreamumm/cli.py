@@ -279,6 +279,21 @@ def cmd_train_long_view(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from evaluation import evaluate
+
+    events_path, videos_path = _sample_paths()
+    try:
+        outcome, summary = evaluate(settings, args.events or events_path, args.videos or videos_path, args.report)
+    except (FileNotFoundError, ValueError) as error:
+        logger.error("evaluate failed: %s", error)
+        return 1
+    _out(summary)
+    report_path = args.report or settings.evaluation.report_path
+    _out(f"wrote the report to {report_path} and its plots to {Path(report_path).with_suffix('')}/")
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from ranking.long_view import LongViewModelError
     from service import serve
@@ -368,6 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of the events, by event time, that trains the evaluated model (default: 0.75)")
     train.add_argument("--l2", type=float, default=1.0,
                        help="L2 penalty on the standardised weights, added to the summed log loss (default: 1.0)")
+    evaluate = add("evaluate", cmd_evaluate,
+                   "measure recommendation quality of DreamUMM and baselines on an event log; write a report")
+    evaluate.add_argument("--events", type=Path,
+                          help="event CSV with the columns of the shipped sample (default: shipped KuaiRand-1K extract)")
+    evaluate.add_argument("--videos", type=Path, help="KuaiRand-Pure video feature CSV (default: shipped sample)")
+    evaluate.add_argument("--report", type=Path,
+                          help="Markdown report to write; plots go to a folder of the same name without .md "
+                               "(default: evaluation.report_path, docs/evaluation.md in this clone)")
     add("serve", cmd_serve, "serve ranking and vector look-ups over HTTP (OpenAPI document at /openapi.json)")
     return parser
 

@@ -347,6 +347,80 @@ class ServingSettings(_Section):
     than this, because its vectors may be stale."""
 
 
+_HOUR_MS = 3_600_000.0
+_DAY_MS = 24 * _HOUR_MS
+
+
+class EvaluationSettings(_Section):
+    """The offline evaluation of recommendation quality (`dreamumm evaluate`).
+
+    The events are split by event time into three parts: history only, the validation window and
+    the test window. The sweep picks its configuration on the validation window and reports it on
+    the test window."""
+
+    validation_start: float = Field(default=0.4, gt=0, lt=1)
+    """Share of the events, by event time, before the validation window starts."""
+    test_start: float = Field(default=0.7, gt=0, lt=1)
+    """Share of the events, by event time, before the test window starts. The validation window ends here."""
+    k: int = Field(default=5, ge=1)
+    """Length of the recommended list for HitRate@K, NDCG@K and the diversity figures."""
+    clusters: int = Field(default=20, ge=2)
+    """Number of k-means clusters of the video embeddings that the diversity figures count."""
+    kmeans_iterations: int = Field(default=100, ge=1)
+    """Most Lloyd iterations of the k-means clustering."""
+    bootstrap_resamples: int = Field(default=1_000, ge=100)
+    """Resamples of users for every confidence interval."""
+    confidence_level: float = Field(default=0.95, gt=0, lt=1)
+    """Coverage of the bootstrap intervals."""
+    seed: int = Field(default=20_220_422, ge=0)
+    """Seed of the bootstrap, the k-means start, the random baseline and the tie-breaking."""
+    select_by: Literal["user_auc", "auc", "ndcg", "hit_rate"] = "user_auc"
+    """Validation metric that picks the sweep's configuration. user_auc, the mean AUC within a user's
+    events, measures how well a method orders one user's videos and uses every labelled event of the
+    window, so it is less noisy than the ranking metrics of the few users with a long view."""
+    sweep_alpha_per_s: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+    """Values of the sensitivity alpha (1/second) the sweep tries."""
+    sweep_thresholds: tuple[ThresholdSettings, ...] = (
+        DurationFractionThresholdSettings(),
+        DurationFractionThresholdSettings(fraction=0.5, floor_ms=3_000.0, cap_ms=18_000.0),
+        FixedThresholdSettings(threshold_ms=10_000.0),
+        DurationBucketThresholdSettings(),
+    )
+    """Threshold rules the sweep tries, in the format of preference.threshold."""
+    sweep_half_life_ms: tuple[float | None, ...] = (None, 6 * _HOUR_MS, _DAY_MS, 3 * _DAY_MS, 7 * _DAY_MS)
+    """Recency half-lives the sweep tries; None is the plain sum without decay."""
+    report_path: Path = REPO_ROOT / "docs" / "evaluation.md"
+    """Markdown report the command writes. Its plots go to a folder of the same name without .md."""
+
+    @field_validator("sweep_alpha_per_s")
+    @classmethod
+    def _positive_alphas(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if not values or any(not value > 0 for value in values):
+            raise ValueError(f"must be a non-empty list of numbers > 0, got {list(values)}")
+        return values
+
+    @field_validator("sweep_thresholds")
+    @classmethod
+    def _some_thresholds(cls, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not values:
+            raise ValueError("must list at least one threshold rule")
+        return values
+
+    @field_validator("sweep_half_life_ms")
+    @classmethod
+    def _positive_half_lives(cls, values: tuple[float | None, ...]) -> tuple[float | None, ...]:
+        if not values or any(value is not None and not value > 0 for value in values):
+            raise ValueError(f"must be a non-empty list of half-lives > 0 ms or null, got {list(values)}")
+        return values
+
+    @model_validator(mode="after")
+    def _windows_in_order(self) -> "EvaluationSettings":
+        if not self.validation_start < self.test_start:
+            raise ValueError(
+                f"validation_start ({self.validation_start}) must be below test_start ({self.test_start})")
+        return self
+
+
 class Settings(_Section):
     """Complete configuration of the pipeline."""
 
@@ -359,6 +433,7 @@ class Settings(_Section):
     store: StoreSettings = StoreSettings()
     ranking: RankingSettings = RankingSettings()
     serving: ServingSettings = ServingSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
 
     @field_validator("kafka")
     @classmethod

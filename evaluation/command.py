@@ -1,0 +1,37 @@
+"""`dreamumm evaluate`: run the evaluation, write the report and its plots, return the short table."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from dreamumm.config import Settings
+from evaluation.plots import write_plots
+from evaluation.report import render_report, render_summary
+from evaluation.run import EvaluationOutcome, run_evaluation
+
+__all__ = ["evaluate"]
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate(settings: Settings, events_path: Path, videos_path: Path,
+             report_path: Path | None = None) -> tuple[EvaluationOutcome, str]:
+    """Evaluate on the given files and write the report (default ``evaluation.report_path``).
+
+    The plots go to a folder beside the report with the report's name minus ``.md``. Returns the
+    outcome and the short table of the test window.
+
+    Raises:
+        FileNotFoundError: if an input file does not exist.
+        ValueError: if an input is invalid or too small to form both windows.
+    """
+    started = time.monotonic()
+    target = Path(report_path or settings.evaluation.report_path)
+    outcome = run_evaluation(settings, events_path, videos_path)
+    plots = write_plots(outcome, target.with_suffix(""))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_report(outcome, plots, target), encoding="utf-8")
+    logger.info("wrote %s and %s plots in %.1f s", target, len(plots), time.monotonic() - started)
+    return outcome, render_summary(outcome)

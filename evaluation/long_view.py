@@ -1,0 +1,131 @@
+"""The methods that call the long-view model f_seq: f_seq alone and Candidate-DreamUMM.
+
+For each window, f_seq is trained anew on the events before the window's start, with the same
+code as ``dreamumm train-long-view``. The shipped model in ``models/`` was trained on the whole
+sample and would see the labels it is tested on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from dreamumm.config import Settings
+from evaluation.events import EvaluationEvents
+from evaluation.methods import MethodScores
+from evaluation.replay import Replay
+from evaluation.windows import Window
+from ranking.candidate import candidate_dreamumm_vector
+from ranking.long_view import LongViewModel, WatchHistory
+from ranking.long_view.training import train_long_view_model
+
+__all__ = ["candidate_dreamumm_scores", "long_view_scores", "train_before"]
+
+logger = logging.getLogger(__name__)
+
+
+def train_before(events: EvaluationEvents, start_ms: int, videos: pd.DataFrame, settings: Settings) -> LongViewModel:
+    """Train f_seq on the events before ``start_ms``, refit on all of them after its own time split.
+
+    Raises:
+        ValueError: if those events cannot train the model, for example because they lack long views.
+    """
+    before = events.time_ms < start_ms
+    table = pd.DataFrame({
+        "user_id": events.user_ids[before],
+        "video_id": events.video_ids[before],
+        "time_ms": events.time_ms[before],
+        "play_time_ms": events.play_time_ms[before].astype(np.int64),
+        "duration_ms": events.duration_ms[before].astype(np.int64),
+        "long_view": events.labels[before].astype(np.int64),
+    })
+    model, report = train_long_view_model(table, videos, settings, refit_on_all=True)
+    logger.info("trained f_seq on %s events before %s ms: AUC %.3f on its own held-out part", int(before.sum()),
+                start_ms, report.test.auc)
+    return model
+
+
+def long_view_scores(replay: Replay, window: Window, model: LongViewModel, history_limit: int) -> MethodScores:
+    """Score with f_seq's long-view probability.
+
+    An event is scored with the user's history just before it; a request's candidates with the
+    history before the window's start.
+    """
+    events = replay.events
+    event_scores = np.empty(len(window.event_rows), dtype=np.float64)
+    for position, row in enumerate(window.event_rows):
+        history = _history(replay, int(events.users[row]), int(events.time_ms[row]), history_limit)
+        event_scores[position] = _predict(model, history, events, np.array([row]))[0]
+
+    request_scores = np.empty(len(window.candidate_rows), dtype=np.float64)
+    for request, user in enumerate(window.request_users):
+        rows = window.request_rows(request)
+        history = _history(replay, int(user), window.start_ms, history_limit)
+        request_scores[window.request_bounds[request]:window.request_bounds[request + 1]] = _predict(
+            model, history, events, rows)
+    return MethodScores(event_scores=event_scores, request_scores=request_scores)
+
+
+def candidate_dreamumm_scores(replay: Replay, window: Window, model: LongViewModel,
+                              history_limit: int) -> MethodScores:
+    """Score with ``<x_i, mu>``, where ``mu`` is the f_seq-weighted sum of the request's own candidates.
+
+    A request needs its candidate set, so events are scored as one request per user too: the
+    user's scored events of the window, with the history before the window's start.
+    """
+    events = replay.events
+    request_scores, missing_requests = _candidate_scores(
+        replay, model, history_limit, window.start_ms, window.candidate_rows, window.candidate_users)
+    event_order = np.argsort(events.users[window.event_rows], kind="stable")
+    grouped_rows = window.event_rows[event_order]
+    grouped_scores, missing_events = _candidate_scores(
+        replay, model, history_limit, window.start_ms, grouped_rows, events.users[grouped_rows])
+    event_scores = np.empty(len(window.event_rows), dtype=np.float64)
+    event_scores[event_order] = grouped_scores
+    return MethodScores(event_scores=event_scores, request_scores=request_scores,
+                        events_without_vector=missing_events, candidates_without_vector=missing_requests)
+
+
+def _candidate_scores(replay: Replay, model: LongViewModel, history_limit: int, time_ms: int,
+                      rows: NDArray[np.intp], users: NDArray[np.intp]) -> tuple[NDArray[np.float64], int]:
+    """Score rows grouped by user, each group one Candidate-DreamUMM request; count rows without a vector."""
+    events = replay.events
+    scores = np.zeros(len(rows), dtype=np.float64)
+    without_vector = 0
+    boundaries = np.flatnonzero(np.diff(users)) + 1
+    for group in np.split(np.arange(len(rows)), boundaries):
+        if group.size == 0:
+            continue
+        group_rows = rows[group]
+        history = _history(replay, int(users[group[0]]), time_ms, history_limit)
+        probabilities = _predict(model, history, events, group_rows)
+        mu = candidate_dreamumm_vector(probabilities, events.vectors[group_rows])
+        if mu is None:
+            without_vector += len(group)
+            continue
+        scores[group] = events.vectors[group_rows] @ mu.astype(np.float64)
+    return scores, without_vector
+
+
+def _history(replay: Replay, user: int, time_ms: int, history_limit: int) -> WatchHistory:
+    """Return the user's last ``history_limit`` events before ``time_ms``, oldest first."""
+    events = replay.events
+    user_rows = replay.rows_of_user(user)
+    count = int(np.searchsorted(events.time_ms[user_rows], time_ms, side="left"))
+    rows = user_rows[max(0, count - history_limit):count]
+    return WatchHistory(
+        video_ids=tuple(str(video_id) for video_id in events.video_ids[rows]),
+        vectors=events.vectors[rows].astype(np.float32).reshape(len(rows), events.dimension),
+        play_time_ms=events.play_time_ms[rows],
+        duration_ms=events.duration_ms[rows],
+        time_ms=events.time_ms[rows],
+    )
+
+
+def _predict(model: LongViewModel, history: WatchHistory, events: EvaluationEvents,
+             rows: NDArray[np.intp]) -> NDArray[np.float64]:
+    ids = [str(video_id) for video_id in events.video_ids[rows]]
+    return np.asarray(model.predict(history, ids, events.vectors[rows].astype(np.float32)), dtype=np.float64)
