@@ -3,8 +3,14 @@
 The job keeps, per user, ``S = sum_j a_j 2^(-(T - t_j) / h) x_j``, where ``a_j`` is the preference
 weight from ``operators``, ``T`` the user's newest event time and ``h`` the recency half-life (no
 decay without one). ``Replay`` computes that sum after every event, in float64, so that each event
-can be scored with the state from the user's strictly earlier events only. An integration test
-compares these sums with the job's own output.
+can be scored with the state from the user's strictly earlier events only.
+
+The job's sum does not depend on the order in which a user's events arrive, so its final state
+equals the replay's. Its intermediate records do depend on it: when the job works through a
+backlog, its event-time join can hand a user's events to the sum out of event-time order. The
+replay gives the point-in-time states that events arriving in event-time order would produce.
+An integration test checks every record of the job against ``Replay.state_of_rows`` for the
+set of events the job had summed.
 """
 
 from __future__ import annotations
@@ -72,6 +78,25 @@ class Replay:
             else:
                 sums[rows] = _decayed_cumsum(weighted, events.time_ms[rows], half_life_ms)
         return sums
+
+    def state_of_rows(self, rows: NDArray[np.intp], weights: NDArray[np.float64],
+                      half_life_ms: float | None = None) -> tuple[NDArray[np.float64], float]:
+        """Return the sum and total weight of any set of one user's events, at their newest time.
+
+        This is the state the job keeps after summing exactly these events, in any order.
+        """
+        events = self.events
+        chosen = np.asarray(rows, dtype=np.intp)
+        if chosen.size == 0:
+            return np.zeros(events.dimension, dtype=np.float64), 0.0
+        chosen = chosen[np.argsort(events.time_ms[chosen], kind="stable")]
+        # A last column of ones makes the same cumulative sum carry the total weight.
+        weighted = weights[chosen, None] * np.hstack([events.vectors[chosen], np.ones((len(chosen), 1))])
+        if half_life_ms is None:
+            last = weighted.sum(axis=0)
+        else:
+            last = _decayed_cumsum(weighted, events.time_ms[chosen], half_life_ms)[-1]
+        return last[:-1], float(last[-1])
 
     def states_before_events(self, sums: NDArray[np.float64], rows: NDArray[np.intp]) -> UserStates:
         """Return the state of each event's user from the events at strictly earlier times.
