@@ -101,11 +101,15 @@ def prepare_events(
 
     ordered = events.assign(_input_row=np.arange(read)).sort_values(
         ["time_ms", "user_id", "_input_row"], kind="stable")
-    duplicate = ordered.duplicated(["user_id", "video_id", "time_ms"], keep="first").to_numpy()
-    implausible = ~duplicate & (ordered["play_time_ms"].to_numpy(dtype=np.float64) > max_watch_time_ms)
+    # The job dead-letters invalid events before its sum, which then skips a repeat of an event it
+    # already summed. So only valid events with an embedding can be, or have, duplicates.
+    implausible = ordered["play_time_ms"].to_numpy(dtype=np.float64) > max_watch_time_ms
     known = ordered["video_id"].map(lambda video_id: int(video_id) in embeddings).to_numpy(dtype=bool)
-    without_embedding = ~duplicate & ~implausible & ~known
-    kept = ordered.loc[~duplicate & ~implausible & known]
+    without_embedding = ~implausible & ~known
+    summable = ~implausible & known
+    duplicate = np.zeros(read, dtype=bool)
+    duplicate[summable] = ordered.loc[summable].duplicated(["user_id", "video_id", "time_ms"], keep="first").to_numpy()
+    kept = ordered.loc[summable & ~duplicate]
     if len(kept) == 0:
         raise ValueError(
             f"none of the {read} events is usable: {int(duplicate.sum())} duplicates, "

@@ -136,6 +136,8 @@ def metric_value(data: WindowData, result: MethodResult, metric: str,
     """
     chosen = np.arange(len(data.users)) if chosen_users is None else chosen_users
     if metric == "auc":
+        if len(chosen) == 0:
+            return float("nan")
         rows = np.concatenate([data.events_of_user[position] for position in chosen])
         labels = data.event_labels[rows]
         if labels.size == 0 or labels.min() == labels.max():
