@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dreamumm.config import REPO_ROOT
 from evaluation.bootstrap import Estimate
 from evaluation.plots import METRIC_LABELS
 from evaluation.results import METRICS, metric_value
@@ -360,11 +361,14 @@ def _utc(time_ms: int) -> str:
 
 
 def _display_path(path: Path) -> str:
-    """Return the path relative to the working directory when it lies below it, else as given."""
+    """Return the path relative to the repository, or only the file name for a file outside it.
+
+    A report then reads the same from any working directory and shows no local folders.
+    """
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(path).resolve().relative_to(REPO_ROOT.resolve()))
     except ValueError:
-        return str(path)
+        return Path(path).name
 
 
 def _relative(path: Path, report_path: Path) -> str:
