@@ -1,4 +1,5 @@
-# The two commands a user needs: `make demo` and `make test`. Both install what they need
+# The two commands a user needs: `make demo` and `make test` (`make evaluate` measures ranking
+# quality, `make bench` speed). They install what they need
 # first (virtualenv, pinned Python packages, Kafka and Flink connector jars), idempotently,
 # into the ignored folders .venv/ and .cache/.
 
@@ -36,7 +37,8 @@ bench-serving: setup
 
 # Replays the real KuaiRand sample through DreamUMM and its baselines and writes docs/evaluation.md;
 # pass options with ARGS, e.g. make evaluate ARGS="--events other.csv --report /tmp/evaluation.md".
-evaluate: setup
+# It needs only the virtualenv: no Java, Maven, broker or Flink job.
+evaluate: $(STAMP)
 	$(VENV)/bin/dreamumm evaluate $(ARGS)
 
 setup: $(STAMP) jars

@@ -386,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = add("evaluate", cmd_evaluate,
                    "measure recommendation quality of DreamUMM and baselines on an event log; write a report")
     evaluate.add_argument("--events", type=Path,
-                          help="event CSV with the columns of the shipped sample (default: shipped KuaiRand-1K extract)")
+                          help="event CSV with the columns user_id, video_id, time_ms, play_time_ms, duration_ms, "
+                               "long_view and optionally is_rand, like the shipped KuaiRand-1K extract (the default)")
     evaluate.add_argument("--videos", type=Path, help="KuaiRand-Pure video feature CSV (default: shipped sample)")
     evaluate.add_argument("--report", type=Path,
                           help="Markdown report to write; plots go to a folder of the same name without .md "

@@ -25,10 +25,14 @@ def evaluate(settings: Settings, events_path: Path, videos_path: Path,
 
     Raises:
         FileNotFoundError: if an input file does not exist.
-        ValueError: if an input is invalid or too small to form both windows.
+        ValueError: if an input is invalid or too small to form both windows, or the report path does
+            not end in .md.
     """
     started = time.monotonic()
     target = Path(report_path or settings.evaluation.report_path)
+    if target.suffix != ".md":
+        raise ValueError(f"report path {target} must end in .md, because its plots go to the folder of the same "
+                         "name without .md")
     outcome = run_evaluation(settings, events_path, videos_path)
     plots = write_plots(outcome, target.with_suffix(""))
     target.parent.mkdir(parents=True, exist_ok=True)

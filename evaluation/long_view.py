@@ -8,6 +8,7 @@ sample and would see the labels it is tested on.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -43,8 +44,9 @@ def train_before(events: EvaluationEvents, start_ms: int, videos: pd.DataFrame, 
         "long_view": events.labels[before].astype(np.int64),
     })
     model, report = train_long_view_model(table, videos, settings, refit_on_all=True)
-    logger.info("trained f_seq on %s events before %s ms: AUC %.3f on its own held-out part", int(before.sum()),
-                start_ms, report.test.auc)
+    logger.info("trained f_seq on the %s events before %s: AUC %.3f on the last quarter of them, held out",
+                int(before.sum()), datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc).isoformat(),
+                report.test.auc)
     return model
 
 

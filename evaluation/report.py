@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from dreamumm.config import REPO_ROOT
 from evaluation.bootstrap import Estimate
 from evaluation.plots import METRIC_LABELS
-from evaluation.results import METRICS, metric_value
+from evaluation.results import METRICS, MethodResult, metric_value
 from evaluation.run import EvaluationOutcome, MethodNames, WindowOutcome
 from evaluation.sweep import SweepPoint, describe_threshold, format_half_life
 
@@ -55,12 +57,13 @@ def render_summary(outcome: EvaluationOutcome) -> str:
     """Return the short plain-text table of the test window that the command prints."""
     window = outcome.test
     k = outcome.settings.evaluation.k
-    shown = ("user_auc", "auc", "ndcg", "hit_rate")
+    shown = ("auc", "user_auc", "hit_rate", "ndcg")
     headers = ["method"] + [METRIC_LABELS[metric].replace("K", str(k)) for metric in shown]
     rows = [[name] + [_format_estimate(window.bootstrap.estimate(result, metric), 3) for metric in shown]
             for name, result in window.methods.items()]
     widths = [max(len(row[column]) for row in [headers] + rows) for column in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [headers] + rows]
+    lines = [f"Test window, K = {k}, {window.bootstrap.level:.0%} bootstrap intervals by user in brackets:", ""]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [headers] + rows]
     result = verdict(outcome)
     lines.append("")
     lines.append(_verdict_sentence(result, outcome, markdown=False))
@@ -80,6 +83,13 @@ def render_report(outcome: EvaluationOutcome, plots: dict[str, Path], report_pat
         f"bootstrap interval over users ({config.bootstrap_resamples} resamples), written as "
         "`value (low-high)`.",
         "",
+        "A difference between two methods is *within the noise* when the paired interval of the difference "
+        "(both methods on the same resampled users) includes 0, and *beyond the noise* when it excludes 0. "
+        f"The page makes about {_comparison_count(outcome)} such comparisons at {config.confidence_level:.0%} each, "
+        f"so about {_expected_false_alarms(outcome)} of them would come out beyond the noise by chance alone "
+        "even if no method differed.",
+        "",
+        *_small_sample_warning(outcome),
         "## Verdict",
         "",
         _verdict_sentence(verdict(outcome), outcome),
@@ -131,6 +141,35 @@ def render_report(outcome: EvaluationOutcome, plots: dict[str, Path], report_pat
     return "\n".join(sections)
 
 
+def _comparison_count(outcome: EvaluationOutcome) -> int:
+    """Return the number of paired comparisons the page reports: the difference table and the verdict."""
+    return (len(outcome.test.methods) - 1) * len(METRICS) + 2
+
+
+def _expected_false_alarms(outcome: EvaluationOutcome) -> int:
+    return round(_comparison_count(outcome) * (1.0 - outcome.settings.evaluation.confidence_level))
+
+
+_MIN_USERS = 30
+"""Fewer users than this with a defined selection metric make the intervals unreliable."""
+
+
+def _small_sample_warning(outcome: EvaluationOutcome) -> list[str]:
+    metric = outcome.settings.evaluation.select_by
+    plain_test = outcome.test.methods[MethodNames.PLAIN]
+    defined = _users_defining(outcome.test, plain_test, metric)
+    if defined >= _MIN_USERS:
+        return []
+    return [f"**Warning: only {defined} users of the test window define {METRIC_LABELS[metric]}. A bootstrap over "
+            "so few users cannot be trusted, and no statement on this page is a finding.**", ""]
+
+
+def _users_defining(window: WindowOutcome, result: MethodResult, metric: str) -> int:
+    if metric == "auc":
+        return sum(1 for rows in window.data.events_of_user if len(rows))
+    return int((~np.isnan(result.per_user[metric])).sum())
+
+
 def _sort_key(value: float) -> float:
     return math.inf if math.isnan(value) else -value
 
@@ -146,7 +185,15 @@ def _format_estimate(estimate: Estimate, digits: int) -> str:
 def _format_difference(estimate: Estimate, digits: int) -> str:
     if math.isnan(estimate.value):
         return "n/a"
-    text = f"{estimate.value:+.{digits}f} ({estimate.low:+.{digits}f} to {estimate.high:+.{digits}f})"
+    if math.isnan(estimate.low):
+        return f"{estimate.value:+.{digits}f}"
+    # A bound that rounds to 0 but is not 0 gets more digits, so that its side of 0 stays visible.
+    bound_digits = digits
+    while bound_digits < 6 and any(bound != 0.0 and round(bound, bound_digits) == 0.0
+                                   for bound in (estimate.low, estimate.high)):
+        bound_digits += 1
+    text = (f"{estimate.value:+.{digits}f} ({estimate.low:+.{bound_digits}f} to "
+            f"{estimate.high:+.{bound_digits}f})")
     return f"**{text}**" if estimate.excludes_zero else text
 
 
@@ -156,6 +203,9 @@ def _digits(metric: str) -> int:
 
 def _verdict_sentence(result: Verdict, outcome: EvaluationOutcome, markdown: bool = True) -> str:
     label = METRIC_LABELS[result.metric].replace("K", str(outcome.settings.evaluation.k))
+    if math.isnan(result.winner_value.value):
+        return (f"No verdict: no method has a defined {label} on the test window, because no user there has "
+                "both a long view and another view (or, for the ranking metrics, a long-viewed candidate).")
     noise = "beyond" if result.margin.excludes_zero else "within"
     winner = f"**{result.winner}**" if markdown else result.winner
     sentence = (f"On the test window, by {label} (the selection metric), the best method is {winner} "
@@ -204,6 +254,8 @@ def _protocol_lines(outcome: EvaluationOutcome) -> list[str]:
         f"{outcome.user_count} users. Used {accounting.used:,}; left out, as the feature job does: "
         f"{accounting.duplicates} duplicates, {accounting.implausible_watch_time} with an implausible watch time, "
         f"{accounting.without_embedding} whose video has no embedding.",
+        "- Label: the log's `long_view` column, which KuaiRand sets when the play time reaches "
+        "min(duration, 18 s). DreamUMM's weights use the watch times of past events only, never a label.",
         f"- Video embeddings: content embeddings `{outcome.embedding_model_version}` of "
         f"`{_display_path(outcome.videos_path)}`, the ones the demo publishes. Diversity counts "
         f"{config.clusters} k-means clusters of all {len(clustering.labels):,} videos "
@@ -211,44 +263,62 @@ def _protocol_lines(outcome: EvaluationOutcome) -> list[str]:
         f"- Windows, by event time: history only before {_utc(outcome.validation.window.start_ms)} "
         f"({config.validation_start:.0%} of the events); validation until {_utc(outcome.test.window.start_ms)} "
         f"({config.test_start:.0%}); test after that.",
-        "- Per-event metrics (AUC pooled over all scored events, and the mean AUC within a user weighted by the "
-        "user's events) score every window event of a user with an earlier event, using only the user's events "
-        "at strictly earlier times, as the feature job's state was just before it.",
+        "- Per-event metrics score every window event of a user with an earlier event, using only the user's "
+        "events at strictly earlier times, as the feature job's state was just before it. AUC (pooled) ranks all "
+        "scored events together, so it also rewards telling apart users who long-view more often. AUC within a "
+        "user is the mean of per-user AUCs weighted by the user's scored events, and it exists only for users "
+        "with both a long view and another view in the window.",
         f"- Ranking metrics: at the window's start each user with an earlier event gets one request. Its "
-        f"candidates are the user's randomly exposed videos in the window (KuaiRand's `is_rand`, so the log's "
-        f"exposure was not chosen by a recommender), and the relevant ones are those long-viewed. "
-        f"HitRate@{config.k} is the mean over users of relevant videos in the top {config.k} / relevant videos; "
+        f"candidates are {_candidate_source(outcome)}, and the relevant ones are those long-viewed. "
+        f"HitRate@{config.k} is the mean over users of relevant videos in the top {config.k} / relevant videos "
+        f"(often called recall@{config.k}), so a user with at most {config.k} candidates scores 1 with any method. "
         f"NDCG@{config.k} uses binary gains. Both skip users without a long-viewed candidate. Equal scores are "
-        "ordered by a fixed random key.",
-        f"- Diversity: exposed clusters counts distinct clusters in a user's top {config.k}. Surprise share is "
-        f"the share of the top {config.k} whose cluster the user never watched before the window and that the "
-        "user long-viewed.",
+        "ordered by a fixed random key, the same for every method.",
+        f"- Diversity: exposed clusters counts distinct clusters in a user's top {config.k}; more is more diverse, "
+        f"which is not better in itself. Surprise share is the share of the top {config.k} whose cluster the user "
+        "never watched before the window and that the user long-viewed; more is better.",
         f"- Intervals: users are resampled with replacement (seed {config.seed}); every method is paired on the "
         "same resamples.",
     ]
+
+
+def _candidate_source(outcome: EvaluationOutcome) -> str:
+    if outcome.has_random_exposure_column:
+        return ("the user's randomly exposed videos in the window (`is_rand` = 1, so no recommender chose the "
+                "exposure)")
+    return ("all the user's videos in the window, because the log has no `is_rand` column. **A recommender may "
+            "have chosen these exposures, which favours methods that resemble it**")
 
 
 def _method_lines(outcome: EvaluationOutcome) -> list[str]:
     preference = outcome.settings.preference
     configured = f"alpha {preference.alpha_per_s:g}/s, {describe_threshold(preference.threshold)}"
     decay_source = ("preference.recency_half_life_ms" if preference.recency_half_life_ms is not None
-                    else "the best half-life of the sweep on the validation window")
+                    else "of the sweep's half-lives, the best on the validation window at the configured alpha and "
+                         "threshold rule; the plain sum is the row without decay")
     return [
         f"- **{MethodNames.PLAIN}**: `mu = sum_j a_j x_j / ||...||` with `a_j = sigmoid(alpha (w_j - t_j))` and the "
         f"configured {configured}, scored by `<x_i, mu>`.",
-        f"- **{MethodNames.DECAY}**: the same with each weight discounted by `2^(-(T - t_j) / h)`, "
+        f"- **{MethodNames.DECAY}**: the same with each weight discounted by `2^(-(T - t_j) / h)`, where T is "
+        "the user's newest event time, as in the job, and "
         f"h = {format_half_life(outcome.decay.half_life_ms)} ({decay_source}).",
         f"- **{MethodNames.TUNED}**: the sweep's choice on the validation window: {outcome.tuned.label}.",
         f"- **{MethodNames.CANDIDATE}**: `mu` is the f_seq-weighted sum of the request's own candidates. f_seq is "
         "the project's logistic long-view model, trained anew for each window on the events before its start. "
-        "Per-event scores treat the user's scored window events as one request at the window's start.",
+        "Its per-event scores treat the user's scored window events as one request at the window's start, so "
+        "they know the window's later videos (not their labels) and no history after the start: compare it on "
+        "the ranking metrics, where every method knows the same.",
         f"- **{MethodNames.LONG_VIEW}**: f_seq's probability itself, with the history before each event "
         "(per-event) or before the window (ranking).",
         f"- **{MethodNames.POPULARITY}**: the video's long-view rate over all users' earlier events, smoothed "
-        "towards the rate before the window with 10 pseudo-exposures.",
+        "towards the rate before the window with 10 pseudo-exposures. "
+        f"{outcome.test.unseen_candidates:,} of the test window's {len(outcome.test.window.candidate_rows):,} "
+        "candidates show a video nobody saw before the window, which all score the same, so the random "
+        "tie-break orders most of its lists.",
         f"- **{MethodNames.MEAN}**: `<x_i, mu>` with every watched video weighted 1.",
         f"- **{MethodNames.LAST}**: the cosine between the candidate and the user's latest watched video.",
-        f"- **{MethodNames.RANDOM}**: uniform random scores.",
+        f"- **{MethodNames.RANDOM}**: uniform random scores, one draw per window.",
+        *[f"- **{name}** was not scored: {reason}" for name, reason in outcome.unavailable.items()],
     ]
 
 
@@ -284,14 +354,24 @@ def _coverage_line(window: WindowOutcome) -> str:
     missing = {name: (result.events_without_vector, result.candidates_without_vector)
                for name, result in window.methods.items()
                if result.events_without_vector or result.candidates_without_vector}
-    text = (f"Window {window.window.name}: {len(window.window.event_rows):,} scored events of {len(data.users)} "
-            f"users ({int(data.event_labels.sum())} long views); {requests} requests with {candidates:,} "
-            f"candidates, {relevant_users} of them with a long-viewed candidate; {window.window.cold_users} users "
-            "had no event before the window and are left out of the ranking metrics.")
+    k = data.k
+    both_classes = int((~np.isnan(window.methods[MethodNames.RANDOM].per_user["user_auc"])).sum())
+    short_lists = int((np.diff(window.window.request_bounds) <= k).sum())
+    text = (f"Window {window.window.name}: {len(window.window.event_rows):,} scored events of "
+            f"{_count(len(data.users), 'user')} ({int(data.event_labels.sum())} long views), "
+            f"{both_classes} of whom have both classes and so an AUC within a user. "
+            f"{_count(requests, 'request')} with {candidates:,} candidates, {relevant_users} of them with a "
+            f"long-viewed candidate and {short_lists} with at most {k} candidates. "
+            f"{_count(window.window.cold_users, 'user')} had no event before the window and are left out of the "
+            "ranking metrics.")
     if missing:
         parts = [f"{name}: {events} events, {cands} candidates" for name, (events, cands) in missing.items()]
         text += f" Scored 0 for lack of a user vector: {'; '.join(parts)}."
     return text
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
 
 
 def _sweep_lines(outcome: EvaluationOutcome) -> list[str]:
@@ -329,12 +409,15 @@ def _sweep_lines(outcome: EvaluationOutcome) -> list[str]:
             _format_estimate(test.bootstrap.estimate(point.test, "ndcg"), 3),
         ]))
 
-    spread = [metric_value(test.data, point.test, metric) for point in outcome.sweep]
-    lines += [
-        "",
-        f"Test {label} over all combinations ranges from {min(spread):.3f} to {max(spread):.3f}; compare that with "
-        "the width of one interval above to judge whether the parameters matter on this sample.",
-    ]
+    spread = [value for value in (metric_value(test.data, point.test, metric) for point in outcome.sweep)
+              if not math.isnan(value)]
+    if spread:
+        lines += [
+            "",
+            f"Test {label} over all combinations ranges from {min(spread):.3f} to {max(spread):.3f} (point "
+            "estimates). Compare that with the width of one interval above to judge whether the parameters "
+            "matter on this sample.",
+        ]
     return lines
 
 

@@ -56,6 +56,8 @@ class WindowOutcome:
     bootstrap: UserBootstrap
     methods: dict[str, MethodResult]
     """Results by method name, in report order."""
+    unseen_candidates: int
+    """Candidates whose video no user was exposed to before the window, which popularity cannot tell apart."""
 
     @property
     def window(self) -> Window:
@@ -73,6 +75,8 @@ class EvaluationOutcome:
     videos_path: Path
     embedding_model_version: str
     accounting: EventAccounting
+    has_random_exposure_column: bool
+    """False when the log has no ``is_rand`` column, so every event counted as a random exposure."""
     user_count: int
     first_event_ms: int
     last_event_ms: int
@@ -123,7 +127,8 @@ def run_evaluation(settings: Settings, events_path: Path, videos_path: Path) -> 
     for data, seed in ((validation, config.seed), (test, config.seed + 1)):
         methods = _score_methods(replay, data, settings, videos, plain, decay, tuned, seed, unavailable)
         bootstrap = UserBootstrap(data, config.bootstrap_resamples, config.confidence_level, config.seed)
-        outcomes.append(WindowOutcome(data=data, bootstrap=bootstrap, methods=methods))
+        outcomes.append(WindowOutcome(data=data, bootstrap=bootstrap, methods=methods,
+                                      unseen_candidates=_unseen_candidates(events, data.window)))
 
     return EvaluationOutcome(
         settings=settings,
@@ -132,6 +137,7 @@ def run_evaluation(settings: Settings, events_path: Path, videos_path: Path) -> 
         videos_path=Path(videos_path),
         embedding_model_version=model_version(embedding_config),
         accounting=events.accounting,
+        has_random_exposure_column=events.has_random_exposure_column,
         user_count=events.user_count,
         first_event_ms=int(events.time_ms[0]),
         last_event_ms=int(events.time_ms[-1]),
@@ -153,6 +159,11 @@ def _log_accounting(events: EvaluationEvents) -> None:
                 accounting.without_embedding)
     if not events.has_random_exposure_column:
         logger.warning("the events have no is_rand column, so every event counts as a random exposure")
+
+
+def _unseen_candidates(events: EvaluationEvents, window: Window) -> int:
+    seen_before = np.unique(events.video_ids[events.time_ms < window.start_ms])
+    return int((~np.isin(events.video_ids[window.candidate_rows], seen_before)).sum())
 
 
 def _cluster_videos(embeddings: dict[int, NDArray[np.float32]], clusters: int, seed: int,
@@ -207,7 +218,8 @@ def _score_methods(replay: Replay, data: WindowData, settings: Settings, videos:
     try:
         model = train_before(replay.events, window.start_ms, videos, settings)
     except ValueError as error:
-        reason = f"f_seq could not be trained on the events before the {window.name} window: {error}"
+        reason = (f"f_seq could not be trained on the events before the {window.name} window, because its own "
+                  f"time split of them needs long views and other views on both sides: {error}")
         logger.warning("%s", reason)
         unavailable[MethodNames.CANDIDATE] = unavailable[MethodNames.LONG_VIEW] = reason
     else:

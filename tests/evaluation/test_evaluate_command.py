@@ -125,3 +125,34 @@ def test_cli_missing_file_exits_1(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 def test_windows_too_late_rejected() -> None:
     with pytest.raises(ValueError, match="validation_start"):
         quick_settings(validation_start=0.8, test_start=0.7)
+
+
+def test_report_path_needs_md(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must end in .md"):
+        evaluate(quick_settings(), SAMPLE_EVENTS_PATH, VIDEO_FEATURES_PATH, tmp_path / "report")
+    assert not (tmp_path / "report").exists()
+
+
+def test_tiny_log_reports_no_verdict(tmp_path: Path) -> None:
+    # Users 0 to 2 have no long view in the test window, and too few events to train f_seq there.
+    events = pd.read_csv(SAMPLE_EVENTS_PATH)
+    path = tmp_path / "events.csv"
+    events[events["user_id"] < 3].to_csv(path, index=False)
+    outcome, summary = evaluate(quick_settings(), path, VIDEO_FEATURES_PATH, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+
+    assert "No verdict" in summary
+    assert "**Warning: only 0 users" in text
+    assert MethodNames.CANDIDATE in outcome.unavailable
+    assert f"**{MethodNames.CANDIDATE}** was not scored" in text
+    assert "nan" not in text
+
+
+def test_report_flags_missing_is_rand(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    pd.read_csv(SAMPLE_EVENTS_PATH).drop(columns=["is_rand"]).to_csv(path, index=False)
+    evaluate(quick_settings(), path, VIDEO_FEATURES_PATH, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+
+    assert "the log has no `is_rand` column" in text
+    assert "`is_rand` = 1" not in text
