@@ -285,7 +285,7 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     events_path, videos_path = _sample_paths()
     try:
         outcome, summary = evaluate(settings, args.events or events_path, args.videos or videos_path, args.report)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         logger.error("evaluate failed: %s", error)
         return 1
     _out(summary)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from dreamumm.config import Settings
-from evaluation.plots import write_plots
+from evaluation.plots import plot_paths, write_plots
 from evaluation.report import render_report, render_summary
 from evaluation.run import EvaluationOutcome, run_evaluation
 
@@ -25,6 +25,7 @@ def evaluate(settings: Settings, events_path: Path, videos_path: Path,
 
     Raises:
         FileNotFoundError: if an input file does not exist.
+        OSError: if the report or its plots cannot be written.
         ValueError: if an input is invalid or too small to form both windows, or the report path does
             not end in .md.
     """
@@ -34,8 +35,15 @@ def evaluate(settings: Settings, events_path: Path, videos_path: Path,
         raise ValueError(f"report path {target} must end in .md, because its plots go to the folder of the same "
                          "name without .md")
     outcome = run_evaluation(settings, events_path, videos_path)
-    plots = write_plots(outcome, target.with_suffix(""))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_report(outcome, plots, target), encoding="utf-8")
+    # Render first, so that an error there leaves no new plots beside an old report.
+    folder = target.with_suffix("")
+    text = render_report(outcome, plot_paths(folder), target)
+    summary = render_summary(outcome)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        plots = write_plots(outcome, folder)
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise OSError(f"cannot write the report {target} or its plots to {folder}/: {error}") from error
     logger.info("wrote %s and %s plots in %.1f s", target, len(plots), time.monotonic() - started)
-    return outcome, render_summary(outcome)
+    return outcome, summary

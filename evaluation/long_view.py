@@ -75,20 +75,13 @@ def candidate_dreamumm_scores(replay: Replay, window: Window, model: LongViewMod
                               history_limit: int) -> MethodScores:
     """Score with ``<x_i, mu>``, where ``mu`` is the f_seq-weighted sum of the request's own candidates.
 
-    A request needs its candidate set, so events are scored as one request per user too: the
-    user's scored events of the window, with the history before the window's start.
+    The method needs a request's candidate set. One event alone has none, and the window's other
+    events would include later ones, so it has no per-event scores and only the ranking metrics.
     """
-    events = replay.events
     request_scores, missing_requests = _candidate_scores(
         replay, model, history_limit, window.start_ms, window.candidate_rows, window.candidate_users)
-    event_order = np.argsort(events.users[window.event_rows], kind="stable")
-    grouped_rows = window.event_rows[event_order]
-    grouped_scores, missing_events = _candidate_scores(
-        replay, model, history_limit, window.start_ms, grouped_rows, events.users[grouped_rows])
-    event_scores = np.empty(len(window.event_rows), dtype=np.float64)
-    event_scores[event_order] = grouped_scores
-    return MethodScores(event_scores=event_scores, request_scores=request_scores,
-                        events_without_vector=missing_events, candidates_without_vector=missing_requests)
+    return MethodScores(event_scores=None, request_scores=request_scores,
+                        candidates_without_vector=missing_requests)
 
 
 def _candidate_scores(replay: Replay, model: LongViewModel, history_limit: int, time_ms: int,

@@ -1,7 +1,7 @@
 """Scores of the compared methods for one window: per event, and per candidate of a request.
 
 Every method gives two arrays. ``event_scores`` scores each of ``window.event_rows`` with what
-was known just before that event. ``request_scores`` scores each of ``window.candidate_rows``
+was known just before that event, or is None for a method that needs a request's candidate set. ``request_scores`` scores each of ``window.candidate_rows``
 with what was known at the window's start. A method without a user vector for a query scores it
 0, and the count of such queries is reported.
 """
@@ -32,7 +32,8 @@ __all__ = [
 class MethodScores:
     """Scores of one method in one window."""
 
-    event_scores: NDArray[np.float64]
+    event_scores: NDArray[np.float64] | None
+    """None when the method cannot score one event alone, so its per-event metrics are undefined."""
     request_scores: NDArray[np.float64]
     events_without_vector: int = 0
     """Events scored 0 because the method had no user vector for them."""

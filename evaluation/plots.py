@@ -16,7 +16,7 @@ from evaluation.results import METRICS, metric_value  # noqa: E402
 from evaluation.run import EvaluationOutcome, WindowOutcome  # noqa: E402
 from evaluation.sweep import describe_threshold, format_half_life  # noqa: E402
 
-__all__ = ["METRIC_LABELS", "write_plots"]
+__all__ = ["METRIC_LABELS", "plot_paths", "write_plots"]
 
 METRIC_LABELS = {
     "auc": "AUC (pooled)",
@@ -32,14 +32,19 @@ METRIC_LABELS = {
 _SAVE_OPTIONS = {"dpi": 110, "metadata": {"Software": None}}
 
 
-def write_plots(outcome: EvaluationOutcome, folder: Path) -> dict[str, Path]:
-    """Draw the plots into ``folder`` and return their paths by name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {
+def plot_paths(folder: Path) -> dict[str, Path]:
+    """Return the paths ``write_plots`` writes, by name."""
+    return {
         "methods": folder / "methods_test.png",
         "sweep": folder / "sweep_validation.png",
         "sweep_transfer": folder / "sweep_validation_vs_test.png",
     }
+
+
+def write_plots(outcome: EvaluationOutcome, folder: Path) -> dict[str, Path]:
+    """Draw the plots into ``folder`` and return their paths by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = plot_paths(folder)
     _plot_methods(outcome.test, outcome.settings.evaluation.k, paths["methods"])
     _plot_sweep(outcome, paths["sweep"])
     _plot_sweep_transfer(outcome, paths["sweep_transfer"])

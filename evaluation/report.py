@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamumm.config import REPO_ROOT
+from embeddings import SAMPLE_EVENTS_PATH
 from evaluation.bootstrap import Estimate
 from evaluation.plots import METRIC_LABELS
 from evaluation.results import METRICS, MethodResult, metric_value
@@ -36,9 +37,9 @@ class Verdict:
     """Winner minus DreamUMM with the plain sum; None when the winner is that method."""
 
 
-def verdict(outcome: EvaluationOutcome) -> Verdict:
-    """Rank the test window's methods by the selection metric and compare the best two."""
-    metric = outcome.settings.evaluation.select_by
+def verdict(outcome: EvaluationOutcome, metric: str | None = None) -> Verdict:
+    """Rank the test window's methods by a metric (default: the selection metric) and compare the best two."""
+    metric = metric or outcome.settings.evaluation.select_by
     window = outcome.test
     ranked = sorted(window.methods.values(), key=lambda result: _sort_key(metric_value(window.data, result, metric)))
     winner, runner_up = ranked[0], ranked[1]
@@ -64,9 +65,8 @@ def render_summary(outcome: EvaluationOutcome) -> str:
     widths = [max(len(row[column]) for row in [headers] + rows) for column in range(len(headers))]
     lines = [f"Test window, K = {k}, {window.bootstrap.level:.0%} bootstrap intervals by user in brackets:", ""]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [headers] + rows]
-    result = verdict(outcome)
     lines.append("")
-    lines.append(_verdict_sentence(result, outcome, markdown=False))
+    lines += _verdict_sentences(outcome, markdown=False)
     return "\n".join(lines)
 
 
@@ -75,10 +75,10 @@ def render_report(outcome: EvaluationOutcome, plots: dict[str, Path], report_pat
     config = outcome.settings.evaluation
     k = config.k
     sections = [
-        "# Recommendation quality on KuaiRand",
+        f"# Recommendation quality on {_data_name(outcome)}",
         "",
         "This page is written by `dreamumm evaluate` (`make evaluate`); edit the code, not the page. "
-        f"It replays real KuaiRand events in event-time order and asks how well each method predicts "
+        f"It replays the events of the log below in event-time order and asks how well each method predicts "
         f"which videos a user long-views. Every figure comes with its {config.confidence_level:.0%} "
         f"bootstrap interval over users ({config.bootstrap_resamples} resamples), written as "
         "`value (low-high)`.",
@@ -92,7 +92,7 @@ def render_report(outcome: EvaluationOutcome, plots: dict[str, Path], report_pat
         *_small_sample_warning(outcome),
         "## Verdict",
         "",
-        _verdict_sentence(verdict(outcome), outcome),
+        *_verdict_sentences(outcome),
         "",
         *_noise_sentences(outcome),
         "",
@@ -160,7 +160,7 @@ def _small_sample_warning(outcome: EvaluationOutcome) -> list[str]:
     defined = _users_defining(outcome.test, plain_test, metric)
     if defined >= _MIN_USERS:
         return []
-    return [f"**Warning: only {defined} users of the test window define {METRIC_LABELS[metric]}. A bootstrap over "
+    return [f"**Warning: only {_count(defined, 'user')} of the test window define {METRIC_LABELS[metric]}. A bootstrap over "
             "so few users cannot be trusted, and no statement on this page is a finding.**", ""]
 
 
@@ -201,6 +201,25 @@ def _digits(metric: str) -> int:
     return 2 if metric == "exposed_clusters" else 3
 
 
+def _verdict_sentences(outcome: EvaluationOutcome, markdown: bool = True) -> list[str]:
+    """Return the verdict by the selection metric and, as Candidate-DreamUMM has only ranking metrics, by NDCG@K."""
+    defined = _users_defining(outcome.test, outcome.test.methods[MethodNames.PLAIN], outcome.settings.evaluation.select_by)
+    if defined < _MIN_USERS:
+        label = METRIC_LABELS[outcome.settings.evaluation.select_by]
+        return [f"No verdict: only {_count(defined, 'user')} of the test window define {label}, too few to "
+                "compare methods."]
+    metrics = [outcome.settings.evaluation.select_by]
+    if "ndcg" not in metrics:
+        metrics.append("ndcg")
+    sentences = [_verdict_sentence(verdict(outcome, metric), outcome, markdown) for metric in metrics]
+    if not markdown:
+        return sentences
+    paragraphs: list[str] = []
+    for sentence in sentences:
+        paragraphs += [sentence, ""]
+    return paragraphs[:-1]
+
+
 def _verdict_sentence(result: Verdict, outcome: EvaluationOutcome, markdown: bool = True) -> str:
     label = METRIC_LABELS[result.metric].replace("K", str(outcome.settings.evaluation.k))
     if math.isnan(result.winner_value.value):
@@ -208,7 +227,8 @@ def _verdict_sentence(result: Verdict, outcome: EvaluationOutcome, markdown: boo
                 "both a long view and another view (or, for the ranking metrics, a long-viewed candidate).")
     noise = "beyond" if result.margin.excludes_zero else "within"
     winner = f"**{result.winner}**" if markdown else result.winner
-    sentence = (f"On the test window, by {label} (the selection metric), the best method is {winner} "
+    role = " (the selection metric)" if result.metric == outcome.settings.evaluation.select_by else ""
+    sentence = (f"On the test window, by {label}{role}, the best method is {winner} "
                 f"with {_format_estimate(result.winner_value, 3)}. It leads {result.runner_up} by "
                 f"{_format_difference(result.margin, 3).strip('*')}, which is {noise} the noise.")
     if result.over_plain is not None:
@@ -220,6 +240,8 @@ def _verdict_sentence(result: Verdict, outcome: EvaluationOutcome, markdown: boo
 
 def _noise_sentences(outcome: EvaluationOutcome) -> list[str]:
     window = outcome.test
+    if _users_defining(window, window.methods[MethodNames.PLAIN], outcome.settings.evaluation.select_by) < _MIN_USERS:
+        return []
     plain = window.methods[MethodNames.PLAIN]
     random = window.methods[MethodNames.RANDOM]
     lines = []
@@ -235,7 +257,8 @@ def _noise_sentences(outcome: EvaluationOutcome) -> list[str]:
         else:
             lines.append(f"- {name} is within the noise of {MethodNames.PLAIN} on every metric.")
     above_random = [metric for metric in ("auc", "user_auc", "ndcg")
-                    if window.bootstrap.difference(plain, random, metric).excludes_zero]
+                    for estimate in [window.bootstrap.difference(plain, random, metric)]
+                    if estimate.excludes_zero and estimate.value > 0]
     ndcg_label = METRIC_LABELS["ndcg"].replace("K", str(outcome.settings.evaluation.k))
     beaten = ", ".join(METRIC_LABELS[metric].replace("K", str(outcome.settings.evaluation.k))
                        for metric in above_random) or "none of them"
@@ -254,8 +277,9 @@ def _protocol_lines(outcome: EvaluationOutcome) -> list[str]:
         f"{outcome.user_count} users. Used {accounting.used:,}; left out, as the feature job does: "
         f"{accounting.duplicates} duplicates, {accounting.implausible_watch_time} with an implausible watch time, "
         f"{accounting.without_embedding} whose video has no embedding.",
-        "- Label: the log's `long_view` column, which KuaiRand sets when the play time reaches "
-        "min(duration, 18 s). DreamUMM's weights use the watch times of past events only, never a label.",
+        "- Label: the log's `long_view` column. On the shipped KuaiRand sample it equals play time >= "
+        "min(duration, 18 s) for 99.9% of the events. DreamUMM's weights use the watch times of past events "
+        "only, never a label.",
         f"- Video embeddings: content embeddings `{outcome.embedding_model_version}` of "
         f"`{_display_path(outcome.videos_path)}`, the ones the demo publishes. Diversity counts "
         f"{config.clusters} k-means clusters of all {len(clustering.labels):,} videos "
@@ -267,7 +291,7 @@ def _protocol_lines(outcome: EvaluationOutcome) -> list[str]:
         "events at strictly earlier times, as the feature job's state was just before it. AUC (pooled) ranks all "
         "scored events together, so it also rewards telling apart users who long-view more often. AUC within a "
         "user is the mean of per-user AUCs weighted by the user's scored events, and it exists only for users "
-        "with both a long view and another view in the window.",
+        "with both a long view and another view in the window. Candidate-DreamUMM has no per-event scores.",
         f"- Ranking metrics: at the window's start each user with an earlier event gets one request. Its "
         f"candidates are {_candidate_source(outcome)}, and the relevant ones are those long-viewed. "
         f"HitRate@{config.k} is the mean over users of relevant videos in the top {config.k} / relevant videos "
@@ -280,6 +304,12 @@ def _protocol_lines(outcome: EvaluationOutcome) -> list[str]:
         f"- Intervals: users are resampled with replacement (seed {config.seed}); every method is paired on the "
         "same resamples.",
     ]
+
+
+def _data_name(outcome: EvaluationOutcome) -> str:
+    if Path(outcome.events_path).resolve() == SAMPLE_EVENTS_PATH.resolve():
+        return "KuaiRand"
+    return f"`{Path(outcome.events_path).name}`"
 
 
 def _candidate_source(outcome: EvaluationOutcome) -> str:
@@ -305,9 +335,8 @@ def _method_lines(outcome: EvaluationOutcome) -> list[str]:
         f"- **{MethodNames.TUNED}**: the sweep's choice on the validation window: {outcome.tuned.label}.",
         f"- **{MethodNames.CANDIDATE}**: `mu` is the f_seq-weighted sum of the request's own candidates. f_seq is "
         "the project's logistic long-view model, trained anew for each window on the events before its start. "
-        "Its per-event scores treat the user's scored window events as one request at the window's start, so "
-        "they know the window's later videos (not their labels) and no history after the start: compare it on "
-        "the ranking metrics, where every method knows the same.",
+        "It has no per-event scores (n/a in the AUC columns), because one event alone is no candidate set and "
+        "the window's other events include later ones. Compare it on the ranking metrics.",
         f"- **{MethodNames.LONG_VIEW}**: f_seq's probability itself, with the history before each event "
         "(per-event) or before the window (ranking).",
         f"- **{MethodNames.POPULARITY}**: the video's long-view rate over all users' earlier events, smoothed "
@@ -318,7 +347,8 @@ def _method_lines(outcome: EvaluationOutcome) -> list[str]:
         f"- **{MethodNames.MEAN}**: `<x_i, mu>` with every watched video weighted 1.",
         f"- **{MethodNames.LAST}**: the cosine between the candidate and the user's latest watched video.",
         f"- **{MethodNames.RANDOM}**: uniform random scores, one draw per window.",
-        *[f"- **{name}** was not scored: {reason}" for name, reason in outcome.unavailable.items()],
+        *[f"- **{name}** was not scored in the {window} window: {reason}"
+          for (window, name), reason in outcome.unavailable.items()],
     ]
 
 
@@ -422,14 +452,18 @@ def _sweep_lines(outcome: EvaluationOutcome) -> list[str]:
 
 
 def _limit_lines(outcome: EvaluationOutcome) -> list[str]:
+    exposure = ("Candidates are the videos the log randomly exposed to the user, so every candidate's label is "
+                "known and no recommender chose them; a production request would rank far more videos."
+                if outcome.has_random_exposure_column else
+                "The log has no `is_rand` column, so candidates are whatever the log exposed, possibly chosen by a "
+                "recommender; a production request would rank far more videos.")
     return [
-        f"- {outcome.user_count} users are few: most intervals above are wide, and differences within them are "
-        "noise, not findings.",
+        f"- The intervals come from {outcome.user_count:,} users; their widths above show how much noise that "
+        "leaves, and differences within them are noise, not findings.",
         "- The video embeddings are hashed content features (category, tags, duration, aspect), not a learned "
         "multimodal model, so many videos share a vector and `<x_i, mu>` can only separate what those features "
         "separate.",
-        "- Candidates are the videos the log randomly exposed to the user, so every candidate's label is known; "
-        "a production request would rank far more videos.",
+        f"- {exposure}",
         "- f_seq is retrained per window on few events, so Candidate-DreamUMM here shows what a weak sequence "
         "model gives.",
     ]

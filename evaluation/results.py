@@ -87,7 +87,8 @@ class MethodResult:
     """One method's scores and per-user metrics in one window."""
 
     name: str
-    event_scores: NDArray[np.float64]
+    event_scores: NDArray[np.float64] | None
+    """None for a method without per-event scores, whose AUCs are then NaN."""
     per_user: Mapping[str, NDArray[np.float64]]
     """Per-user values of each metric but the pooled AUC, NaN where undefined."""
     user_weights: NDArray[np.float64]
@@ -105,7 +106,7 @@ def evaluate_method(data: WindowData, name: str, scores: MethodScores) -> Method
     for position, rows in enumerate(data.events_of_user):
         labels = data.event_labels[rows]
         weights[position] = len(rows)
-        if len(rows) and labels.min() != labels.max():
+        if scores.event_scores is not None and len(rows) and labels.min() != labels.max():
             per_user["user_auc"][position] = roc_auc(labels, scores.event_scores[rows])
 
     window = data.window
@@ -136,7 +137,7 @@ def metric_value(data: WindowData, result: MethodResult, metric: str,
     """
     chosen = np.arange(len(data.users)) if chosen_users is None else chosen_users
     if metric == "auc":
-        if len(chosen) == 0:
+        if len(chosen) == 0 or result.event_scores is None:
             return float("nan")
         rows = np.concatenate([data.events_of_user[position] for position in chosen])
         labels = data.event_labels[rows]

@@ -87,8 +87,8 @@ class EvaluationOutcome:
     plain: SweepPoint
     decay: SweepPoint
     tuned: SweepPoint
-    unavailable: dict[str, str] = field(default_factory=dict)
-    """Methods that could not run, with the reason."""
+    unavailable: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Reasons by (window name, method name) for methods that could not run in a window."""
 
 
 def run_evaluation(settings: Settings, events_path: Path, videos_path: Path) -> EvaluationOutcome:
@@ -122,7 +122,7 @@ def run_evaluation(settings: Settings, events_path: Path, videos_path: Path) -> 
     plain = _configured_point(replay, validation, test, settings, None, "configured plain sum")
     decay = _decay_point(replay, validation, test, settings)
 
-    unavailable: dict[str, str] = {}
+    unavailable: dict[tuple[str, str], str] = {}
     outcomes = []
     for data, seed in ((validation, config.seed), (test, config.seed + 1)):
         methods = _score_methods(replay, data, settings, videos, plain, decay, tuned, seed, unavailable)
@@ -204,7 +204,7 @@ def _decay_point(replay: Replay, validation: WindowData, test: WindowData, setti
 
 
 def _score_methods(replay: Replay, data: WindowData, settings: Settings, videos: pd.DataFrame, plain: SweepPoint,
-                   decay: SweepPoint, tuned: SweepPoint, seed: int, unavailable: dict[str, str]
+                   decay: SweepPoint, tuned: SweepPoint, seed: int, unavailable: dict[tuple[str, str], str]
                    ) -> dict[str, MethodResult]:
     window = data.window
     is_validation = window.name == "validation"
@@ -221,7 +221,7 @@ def _score_methods(replay: Replay, data: WindowData, settings: Settings, videos:
         reason = (f"f_seq could not be trained on the events before the {window.name} window, because its own "
                   f"time split of them needs long views and other views on both sides: {error}")
         logger.warning("%s", reason)
-        unavailable[MethodNames.CANDIDATE] = unavailable[MethodNames.LONG_VIEW] = reason
+        unavailable[(window.name, MethodNames.CANDIDATE)] = unavailable[(window.name, MethodNames.LONG_VIEW)] = reason
     else:
         results[MethodNames.CANDIDATE] = evaluate_method(
             data, MethodNames.CANDIDATE, candidate_dreamumm_scores(replay, window, model, history_limit))

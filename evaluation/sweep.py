@@ -66,6 +66,8 @@ def best_point(points: Sequence[SweepPoint], validation: WindowData, metric: str
     Raises:
         ValueError: if no point has a defined value.
     """
+    if not points:
+        raise ValueError("the sweep has no combinations; list at least one alpha, threshold rule and half-life")
     best: SweepPoint | None = None
     best_value = -math.inf
     for point in points:
@@ -73,7 +75,12 @@ def best_point(points: Sequence[SweepPoint], validation: WindowData, metric: str
         if not math.isnan(value) and value > best_value:
             best, best_value = point, value
     if best is None:
-        raise ValueError(f"no sweep point has a defined validation {metric}; the validation window is too small")
+        raise ValueError(
+            f"no sweep combination has a defined {metric} on the validation window, so none can be chosen: the "
+            f"window has {int(validation.event_labels.sum())} long views among {len(validation.event_labels)} "
+            "scored events, and the metric needs users with both a long view and another view (or a long-viewed "
+            "candidate). Move evaluation.validation_start or evaluation.test_start, or choose another "
+            "evaluation.select_by")
     return best
 
 

@@ -48,7 +48,9 @@ def test_sample_scores_every_method(sample_run) -> None:
     for name, result in outcome.test.methods.items():
         for metric in METRICS:
             value = metric_value(outcome.test.data, result, metric)
-            assert value == value, f"{name} has no {metric}"
+            # Candidate-DreamUMM needs a request's candidates, so it has no per-event AUC.
+            undefined = name == MethodNames.CANDIDATE and metric in ("auc", "user_auc")
+            assert (value != value) == undefined, f"{name}: {metric} = {value}"
 
 
 def test_windows_follow_in_time(sample_run) -> None:
@@ -142,9 +144,9 @@ def test_tiny_log_reports_no_verdict(tmp_path: Path) -> None:
     text = (tmp_path / "report.md").read_text(encoding="utf-8")
 
     assert "No verdict" in summary
-    assert "**Warning: only 0 users" in text
-    assert MethodNames.CANDIDATE in outcome.unavailable
-    assert f"**{MethodNames.CANDIDATE}** was not scored" in text
+    assert "**Warning: only 0 users of" in text
+    assert ("test", MethodNames.CANDIDATE) in outcome.unavailable
+    assert f"**{MethodNames.CANDIDATE}** was not scored in the test window" in text
     assert "nan" not in text
 
 
@@ -156,3 +158,30 @@ def test_report_flags_missing_is_rand(tmp_path: Path) -> None:
 
     assert "the log has no `is_rand` column" in text
     assert "`is_rand` = 1" not in text
+
+
+def test_inverted_labels_do_not_beat_random(tmp_path: Path) -> None:
+    # With long_view inverted, DreamUMM scores the wrong videos high: it is worse than random, not better.
+    events = pd.read_csv(SAMPLE_EVENTS_PATH)
+    events["long_view"] = 1 - events["long_view"]
+    path = tmp_path / "events.csv"
+    events.to_csv(path, index=False)
+    outcome, _ = evaluate(quick_settings(), path, VIDEO_FEATURES_PATH, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+
+    plain = outcome.test.methods[MethodNames.PLAIN]
+    assert metric_value(outcome.test.data, plain, "auc") < 0.5
+    assert "beats random beyond the noise on: none of them" in text
+
+
+def test_one_user_gets_no_verdict(tmp_path: Path) -> None:
+    events = pd.read_csv(SAMPLE_EVENTS_PATH)
+    busiest = events["user_id"].value_counts().index[0]
+    path = tmp_path / "events.csv"
+    events[events["user_id"] == busiest].to_csv(path, index=False)
+    _, summary = evaluate(quick_settings(), path, VIDEO_FEATURES_PATH, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    verdict = text[text.index("## Verdict"):text.index("## Data and protocol")]
+
+    assert summary.splitlines()[-1].startswith("No verdict: only 1 user of")
+    assert "beyond the noise" not in verdict

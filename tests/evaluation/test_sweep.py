@@ -65,12 +65,12 @@ def test_best_point_skips_undefined(toy_data: WindowData) -> None:
 def test_best_point_all_undefined(toy_data: WindowData) -> None:
     points = [point(0.1, [math.nan] * 3), point(0.2, [math.nan] * 3)]
 
-    with pytest.raises(ValueError, match="no sweep point has a defined validation hit_rate"):
+    with pytest.raises(ValueError, match="no sweep combination has a defined hit_rate on the validation window"):
         best_point(points, toy_data, "hit_rate")
 
 
 def test_best_point_empty_grid(toy_data: WindowData) -> None:
-    with pytest.raises(ValueError, match="no sweep point"):
+    with pytest.raises(ValueError, match="no combinations"):
         best_point([], toy_data, "hit_rate")
 
 
