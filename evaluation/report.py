@@ -58,9 +58,9 @@ def render_summary(outcome: EvaluationOutcome) -> str:
     """Return the short plain-text table of the test window that the command prints."""
     window = outcome.test
     k = outcome.settings.evaluation.k
-    shown = ("auc", "user_auc", "hit_rate", "ndcg")
-    headers = ["method"] + [METRIC_LABELS[metric].replace("K", str(k)) for metric in shown]
-    rows = [[name] + [_format_estimate(window.bootstrap.estimate(result, metric), 3) for metric in shown]
+    summary_metrics = ("auc", "user_auc", "hit_rate", "ndcg")
+    headers = ["method"] + [METRIC_LABELS[metric].replace("K", str(k)) for metric in summary_metrics]
+    rows = [[name] + [_format_estimate(window.bootstrap.estimate(result, metric), 3) for metric in summary_metrics]
             for name, result in window.methods.items()]
     widths = [max(len(row[column]) for row in [headers] + rows) for column in range(len(headers))]
     lines = [f"Test window, K = {k}, {window.bootstrap.level:.0%} bootstrap intervals by user in brackets:", ""]
@@ -412,9 +412,9 @@ def _sweep_lines(outcome: EvaluationOutcome) -> list[str]:
 
     ranked = sorted(outcome.sweep, key=lambda point: _sort_key(metric_value(validation.data, point.validation,
                                                                             metric)))
-    shown: list[SweepPoint] = ranked[:_SWEEP_ROWS]
-    if outcome.plain not in shown:
-        shown.append(outcome.plain)
+    listed: list[SweepPoint] = ranked[:_SWEEP_ROWS]
+    if outcome.plain not in listed:
+        listed.append(outcome.plain)
 
     headers = ["combination", f"validation {label}", f"test {label}", f"test NDCG@{config.k}"]
     lines = [
@@ -426,7 +426,7 @@ def _sweep_lines(outcome: EvaluationOutcome) -> list[str]:
         _row(headers),
         _row(["---", "---:", "---:", "---:"]),
     ]
-    for point in shown:
+    for point in listed:
         marker = ""
         if point is outcome.tuned:
             marker = " (chosen)"

@@ -1,7 +1,7 @@
 """The sweep of DreamUMM's parameters: alpha, the threshold rule and the recency half-life.
 
 Every combination is scored in both windows. The choice uses the validation window only, and
-the test window then reports the chosen combination, so the choice never sees the test labels.
+the test window then reports the chosen combination, so the choice never uses the test labels.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def run_sweep(replay: Replay, validation: WindowData, test: WindowData, alphas: 
               name_prefix: str = "sweep") -> list[SweepPoint]:
     """Score DreamUMM with every combination of the given values, in grid order.
 
-    Results are named ``"<name_prefix> <index>"``; a bootstrap tells methods apart by name, so
+    Results are named ``"<name_prefix> <index>"``; a bootstrap identifies methods by name, so
     every call that shares a bootstrap needs its own prefix.
     """
     points = []
