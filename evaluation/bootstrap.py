@@ -27,9 +27,19 @@ class Estimate:
     high: float
 
     @property
+    def above_zero(self) -> bool:
+        """Whether the whole interval lies above 0: a difference that is positive beyond the noise."""
+        return self.low > 0.0
+
+    @property
+    def below_zero(self) -> bool:
+        """Whether the whole interval lies below 0: a difference that is negative beyond the noise."""
+        return self.high < 0.0
+
+    @property
     def excludes_zero(self) -> bool:
         """Whether the interval lies entirely above or below 0, so a difference is beyond the noise."""
-        return self.low > 0.0 or self.high < 0.0
+        return self.above_zero or self.below_zero
 
 
 class UserBootstrap:

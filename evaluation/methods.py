@@ -1,9 +1,10 @@
 """Scores of the compared methods for one window: per event, and per candidate of a request.
 
 Every method gives two arrays. ``event_scores`` scores each of ``window.event_rows`` with what
-was known just before that event, or is None for a method that needs a request's candidate set. ``request_scores`` scores each of ``window.candidate_rows``
-with what was known at the window's start. A method without a user vector for a query scores it
-0, and the count of such queries is reported.
+was known just before that event, or is None for a method that needs a request's candidate set.
+``request_scores`` scores each of ``window.candidate_rows`` with what was known at the window's
+start. A method without a user vector for a query scores it 0, and the count of such queries is
+reported.
 """
 
 from __future__ import annotations
@@ -100,12 +101,16 @@ def popularity_scores(replay: Replay, window: Window, prior_strength: float) -> 
     )
 
 
-def random_scores(window: Window, seed: int) -> MethodScores:
-    """Score with uniform random numbers from a fixed seed."""
-    generator = np.random.default_rng(seed)
+def random_scores(window: Window) -> MethodScores:
+    """Score every event and candidate 0, which the metrics turn into the expectation of a random order.
+
+    Every metric treats tied candidates as shown in a uniformly random order, so equal scores give
+    exactly the expected metrics of random ranking, with no noise from one random draw: AUC 0.5,
+    HitRate@K ``min(K, n) / n`` for n candidates, and so on.
+    """
     return MethodScores(
-        event_scores=generator.random(len(window.event_rows)),
-        request_scores=generator.random(len(window.candidate_rows)),
+        event_scores=np.zeros(len(window.event_rows)),
+        request_scores=np.zeros(len(window.candidate_rows)),
     )
 
 

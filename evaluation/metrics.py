@@ -1,7 +1,13 @@
-"""Per-user ranking and diversity metrics of one recommended list.
+"""Per-user ranking and diversity metrics of one recommended list, exact under ties.
 
-Each function takes one user's candidates already in ranked order, best first. Relevant means
-long-viewed. ``ranked_order`` produces that order from scores.
+A method may give several candidates the same score. Rather than break such ties with one
+random draw, which would add noise to every figure, each metric is its expected value over all
+orders of the tied candidates, each equally likely. With distinct scores that is simply the
+metric of the one ranked list. A method whose scores are all equal thus gets exactly the
+expectation of a uniformly random ranking.
+
+``ranked_expectation`` turns per-candidate values (such as relevance, 1 for long-viewed) into
+their expected value at each rank, and the list metrics take those per-rank values.
 """
 
 from __future__ import annotations
@@ -11,25 +17,24 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["exposed_clusters", "hit_rate_at_k", "ndcg_at_k", "ranked_order", "surprise_share"]
+__all__ = ["exposed_clusters", "hit_rate_at_k", "ndcg_at_k", "ranked_expectation", "surprise_share"]
 
 
-def ranked_order(scores: ArrayLike, tie_breaker: ArrayLike) -> NDArray[np.intp]:
-    """Return the positions of the candidates from the highest score to the lowest.
-
-    Equal scores are ordered by ascending ``tie_breaker``, so a method that cannot tell candidates
-    apart gets a fixed, method-independent order rather than the order of the input.
-
-    Raises:
-        ValueError: if the shapes differ or a score is NaN.
-    """
+def _check_scores(scores: ArrayLike, length: int | None = None) -> NDArray[np.float64]:
     values = np.asarray(scores, dtype=np.float64)
-    keys = np.asarray(tie_breaker)
-    if values.ndim != 1 or values.shape != keys.shape:
-        raise ValueError(f"scores and tie_breaker must be 1-D of one length, got {values.shape} and {keys.shape}")
+    if values.ndim != 1 or (length is not None and values.shape != (length,)):
+        raise ValueError(f"scores must be 1-D with one score per candidate, got shape {values.shape}")
     if np.isnan(values).any():
         raise ValueError("scores must not be NaN")
-    return np.lexsort((keys, -values))
+    return values
+
+
+def _tie_groups(scores: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Return the candidates from the highest score to the lowest and the start of each tie group."""
+    order = np.argsort(-scores, kind="stable")
+    ordered = scores[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return order, starts
 
 
 def _check_k(k: int) -> int:
@@ -38,61 +43,112 @@ def _check_k(k: int) -> int:
     return k
 
 
-def hit_rate_at_k(relevant_in_order: ArrayLike, k: int) -> float:
+def ranked_expectation(scores: ArrayLike, values: ArrayLike) -> NDArray[np.float64]:
+    """Return the expected value at each rank, best first, with tied candidates in random order.
+
+    A rank inside a group of tied candidates goes to each of them with equal probability, so its
+    expected value is the group's mean.
+
+    Raises:
+        ValueError: if the shapes differ or a score is NaN.
+    """
+    candidate_values = np.asarray(values, dtype=np.float64)
+    score_values = _check_scores(scores, len(candidate_values))
+    if candidate_values.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {candidate_values.shape}")
+    order, starts = _tie_groups(score_values)
+    ordered = candidate_values[order]
+    sizes = np.diff(np.append(starts, len(ordered)))
+    group_means = np.add.reduceat(ordered, starts) / sizes if len(ordered) else np.zeros(0)
+    return np.repeat(group_means, sizes)
+
+
+def _check_relevance(relevance_in_order: ArrayLike) -> tuple[NDArray[np.float64], float]:
+    relevance = np.asarray(relevance_in_order, dtype=np.float64)
+    if relevance.ndim != 1 or not ((relevance >= 0.0) & (relevance <= 1.0)).all():
+        raise ValueError("relevance must be a 1-D list of values in [0, 1], 1 for relevant")
+    # The expected relevances of a tie group add up to its whole number of relevant candidates.
+    return relevance, float(round(relevance.sum(), 9))
+
+
+def hit_rate_at_k(relevance_in_order: ArrayLike, k: int) -> float:
     """Return the share of the relevant candidates that are in the top ``k``.
+
+    ``relevance_in_order`` has one value per rank: 1 or 0, or the expected relevance from
+    ``ranked_expectation``, which gives the expected share.
 
     Raises:
         ValueError: if no candidate is relevant, because the share is then undefined.
     """
-    relevant = np.asarray(relevant_in_order, dtype=bool)
-    total = int(relevant.sum())
-    if total == 0:
+    relevance, total = _check_relevance(relevance_in_order)
+    if total == 0.0:
         raise ValueError("hit rate is undefined for a user without a relevant candidate")
-    return int(relevant[:_check_k(k)].sum()) / total
+    return float(relevance[:_check_k(k)].sum()) / total
 
 
-def ndcg_at_k(relevant_in_order: ArrayLike, k: int) -> float:
+def ndcg_at_k(relevance_in_order: ArrayLike, k: int) -> float:
     """Return the normalised discounted cumulative gain of the top ``k`` with binary relevance.
 
-    ``DCG = sum over relevant positions i < k (0-based) of 1 / log2(i + 2)``, divided by the DCG of
-    the best order, which puts the ``min(k, relevant count)`` relevant candidates first.
+    ``DCG = sum over ranks i < k (0-based) of relevance_i / log2(i + 2)``, divided by the DCG of
+    the best order, which puts the ``min(k, relevant count)`` relevant candidates first. With
+    expected relevances from ``ranked_expectation`` the result is the expected NDCG, because the
+    ideal DCG does not depend on the order.
 
     Raises:
         ValueError: if no candidate is relevant, because the ideal DCG is then 0.
     """
-    relevant = np.asarray(relevant_in_order, dtype=bool)
-    total = int(relevant.sum())
-    if total == 0:
+    relevance, total = _check_relevance(relevance_in_order)
+    if total == 0.0:
         raise ValueError("NDCG is undefined for a user without a relevant candidate")
-    top = relevant[:_check_k(k)]
-    discounts = 1.0 / np.log2(np.arange(2, len(top) + 2))
-    gain = float(discounts[top].sum())
-    ideal = math.fsum(1.0 / math.log2(position + 2) for position in range(min(k, total)))
+    top = relevance[:_check_k(k)]
+    gain = float((top / np.log2(np.arange(2, len(top) + 2))).sum())
+    ideal = math.fsum(1.0 / math.log2(position + 2) for position in range(min(k, round(total))))
     return gain / ideal
 
 
-def exposed_clusters(clusters_in_order: ArrayLike, k: int) -> int:
-    """Return the number of distinct content clusters among the top ``k`` candidates."""
-    return int(np.unique(np.asarray(clusters_in_order)[:_check_k(k)]).size)
+def exposed_clusters(scores: ArrayLike, clusters: ArrayLike, k: int) -> float:
+    """Return the expected number of distinct content clusters among the top ``k`` candidates.
 
-
-def surprise_share(clusters_in_order: ArrayLike, relevant_in_order: ArrayLike, history_clusters: ArrayLike,
-                   k: int) -> float:
-    """Return the share of the top ``k`` that lies outside the history's clusters and was long-viewed.
-
-    A candidate is far from the history when no video of the user's history belongs to its
-    cluster. The share divides by the length of the list, ``min(k, candidates)``.
+    Groups of tied candidates that lie wholly inside the top ``k`` contribute all their clusters.
+    From the group that straddles rank ``k``, a uniformly random subset of the remaining ``m``
+    places is shown. A cluster with ``c`` of the group's ``g`` candidates then appears with
+    probability ``1 - C(g - c, m) / C(g, m)``.
 
     Raises:
-        ValueError: if the candidate arrays differ in length or there is no candidate.
+        ValueError: if the shapes differ or a score is NaN.
     """
-    clusters = np.asarray(clusters_in_order)
-    relevant = np.asarray(relevant_in_order, dtype=bool)
-    if clusters.shape != relevant.shape or clusters.ndim != 1:
-        raise ValueError(f"clusters and relevance must be 1-D of one length, got {clusters.shape} and "
-                         f"{relevant.shape}")
-    if clusters.size == 0:
+    cluster_values = np.asarray(clusters)
+    score_values = _check_scores(scores, len(cluster_values))
+    limit = min(_check_k(k), len(cluster_values))
+    order, starts = _tie_groups(score_values)
+    ordered = cluster_values[order]
+    ends = np.append(starts[1:], len(ordered))
+
+    # Groups that end within the top k are shown whole.
+    certain_end = int(max((end for end in ends if end <= limit), default=0))
+    certain_clusters = set(ordered[:certain_end].tolist())
+    expected = float(len(certain_clusters))
+    for start, end in zip(starts, ends):
+        if start < limit < end:
+            group = ordered[start:end].tolist()
+            size, places = end - start, limit - start
+            for cluster in set(group) - certain_clusters:
+                others = size - group.count(cluster)
+                expected += 1.0 - math.comb(others, places) / math.comb(size, places)
+    return expected
+
+
+def surprise_share(surprising_in_order: ArrayLike, k: int) -> float:
+    """Return the share of the top ``k`` that is surprising: far from the history and long-viewed.
+
+    ``surprising_in_order`` has one value per rank: 1 or 0, or the expected value from
+    ``ranked_expectation``. The share divides by the length of the list, ``min(k, candidates)``.
+
+    Raises:
+        ValueError: if there is no candidate.
+    """
+    surprising = np.asarray(surprising_in_order, dtype=np.float64)
+    if surprising.ndim != 1 or surprising.size == 0:
         raise ValueError("surprise share is undefined for an empty list")
-    top = slice(0, _check_k(k))
-    far = ~np.isin(clusters[top], np.asarray(history_clusters))
-    return int((far & relevant[top]).sum()) / len(clusters[top])
+    top = surprising[:_check_k(k)]
+    return float(top.sum()) / len(top)

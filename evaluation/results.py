@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from evaluation.methods import MethodScores
-from evaluation.metrics import exposed_clusters, hit_rate_at_k, ndcg_at_k, ranked_order, surprise_share
+from evaluation.metrics import exposed_clusters, hit_rate_at_k, ndcg_at_k, ranked_expectation, surprise_share
 from evaluation.replay import Replay
 from evaluation.windows import Window
 from ranking.long_view.metrics import roc_auc
@@ -30,7 +30,7 @@ _PER_USER_METRICS = ("user_auc", "hit_rate", "ndcg", "exposed_clusters", "surpri
 
 @dataclass(frozen=True)
 class WindowData:
-    """Labels, users, clusters and tie-breaking of one window, shared by every method's metrics."""
+    """Labels, users and clusters of one window, shared by every method's metrics."""
 
     window: Window
     k: int
@@ -43,15 +43,13 @@ class WindowData:
     """Positions in the scored events of each user's events."""
     candidate_relevance: NDArray[np.bool_]
     candidate_clusters: NDArray[np.intp]
-    candidate_tie_breaker: NDArray[np.float64]
     request_user_positions: NDArray[np.intp]
     """Position in ``users`` of each request's user."""
     history_clusters: tuple[NDArray[np.intp], ...]
     """Clusters of the videos each request's user watched before the window's start."""
 
     @classmethod
-    def build(cls, replay: Replay, window: Window, clusters_of_rows: NDArray[np.intp], k: int,
-              seed: int) -> WindowData:
+    def build(cls, replay: Replay, window: Window, clusters_of_rows: NDArray[np.intp], k: int) -> WindowData:
         """Collect the window's shared data; ``clusters_of_rows`` has each event's video cluster."""
         events = replay.events
         event_users = events.users[window.event_rows]
@@ -66,7 +64,6 @@ class WindowData:
             user_rows = replay.rows_of_user(int(user))
             earlier = user_rows[events.time_ms[user_rows] < window.start_ms]
             history_clusters.append(np.unique(clusters_of_rows[earlier]))
-        generator = np.random.default_rng(seed)
         return cls(
             window=window,
             k=k,
@@ -76,7 +73,6 @@ class WindowData:
             events_of_user=events_of_user,
             candidate_relevance=events.labels[window.candidate_rows] == 1,
             candidate_clusters=clusters_of_rows[window.candidate_rows],
-            candidate_tie_breaker=generator.random(len(window.candidate_rows)),
             request_user_positions=np.searchsorted(users, window.request_users).astype(np.intp),
             history_clusters=tuple(history_clusters),
         )
@@ -98,7 +94,7 @@ class MethodResult:
 
 
 def evaluate_method(data: WindowData, name: str, scores: MethodScores) -> MethodResult:
-    """Compute the per-user metrics of one method's scores."""
+    """Compute the per-user metrics of one method's scores, each its expectation over orders of tied candidates."""
     user_count = len(data.users)
     per_user = {metric: np.full(user_count, np.nan) for metric in _PER_USER_METRICS}
     weights = np.zeros(user_count, dtype=np.float64)
@@ -112,15 +108,17 @@ def evaluate_method(data: WindowData, name: str, scores: MethodScores) -> Method
     window = data.window
     for request, position in enumerate(data.request_user_positions):
         span = slice(window.request_bounds[request], window.request_bounds[request + 1])
-        order = ranked_order(scores.request_scores[span], data.candidate_tie_breaker[span])
-        relevant = data.candidate_relevance[span][order]
-        clusters = data.candidate_clusters[span][order]
-        per_user["exposed_clusters"][position] = exposed_clusters(clusters, data.k)
-        per_user["surprise_share"][position] = surprise_share(clusters, relevant, data.history_clusters[request],
-                                                              data.k)
+        request_scores = scores.request_scores[span]
+        relevant = data.candidate_relevance[span]
+        clusters = data.candidate_clusters[span]
+        # A candidate surprises when no video of the user's history shares its cluster and it was long-viewed.
+        surprising = relevant & ~np.isin(clusters, data.history_clusters[request])
+        per_user["exposed_clusters"][position] = exposed_clusters(request_scores, clusters, data.k)
+        per_user["surprise_share"][position] = surprise_share(ranked_expectation(request_scores, surprising), data.k)
         if relevant.any():
-            per_user["hit_rate"][position] = hit_rate_at_k(relevant, data.k)
-            per_user["ndcg"][position] = ndcg_at_k(relevant, data.k)
+            relevance = ranked_expectation(request_scores, relevant)
+            per_user["hit_rate"][position] = hit_rate_at_k(relevance, data.k)
+            per_user["ndcg"][position] = ndcg_at_k(relevance, data.k)
 
     return MethodResult(name=name, event_scores=scores.event_scores, per_user=per_user, user_weights=weights,
                         events_without_vector=scores.events_without_vector,

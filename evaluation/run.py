@@ -27,6 +27,7 @@ from evaluation.replay import Replay
 from evaluation.results import MethodResult, WindowData, evaluate_method
 from evaluation.sweep import SweepPoint, best_point, run_sweep
 from evaluation.windows import Window, split_windows
+from jobs.weighting import build_threshold_rule
 from ranking.long_view.training import DEFAULT_PRIOR_STRENGTH
 
 __all__ = ["EvaluationOutcome", "MethodNames", "WindowOutcome", "run_evaluation"]
@@ -77,6 +78,8 @@ class EvaluationOutcome:
     accounting: EventAccounting
     has_random_exposure_column: bool
     """False when the log has no ``is_rand`` column, so every event counted as a random exposure."""
+    label_agreement: float
+    """Share of the used events whose ``long_view`` label equals play time >= the configured threshold."""
     user_count: int
     first_event_ms: int
     last_event_ms: int
@@ -111,8 +114,8 @@ def run_evaluation(settings: Settings, events_path: Path, videos_path: Path) -> 
 
     clustering = _cluster_videos(embeddings, config.clusters, config.seed, config.kmeans_iterations)
     clusters_of_rows = _clusters_of_rows(events, embeddings, clustering)
-    validation = WindowData.build(replay, validation_window, clusters_of_rows, config.k, config.seed)
-    test = WindowData.build(replay, test_window, clusters_of_rows, config.k, config.seed + 1)
+    validation = WindowData.build(replay, validation_window, clusters_of_rows, config.k)
+    test = WindowData.build(replay, test_window, clusters_of_rows, config.k)
 
     logger.info("sweeping %s combinations of alpha, threshold rule and half-life",
                 len(config.sweep_alpha_per_s) * len(config.sweep_thresholds) * len(config.sweep_half_life_ms))
@@ -124,8 +127,8 @@ def run_evaluation(settings: Settings, events_path: Path, videos_path: Path) -> 
 
     unavailable: dict[tuple[str, str], str] = {}
     outcomes = []
-    for data, seed in ((validation, config.seed), (test, config.seed + 1)):
-        methods = _score_methods(replay, data, settings, videos, plain, decay, tuned, seed, unavailable)
+    for data in (validation, test):
+        methods = _score_methods(replay, data, settings, videos, plain, decay, tuned, unavailable)
         bootstrap = UserBootstrap(data, config.bootstrap_resamples, config.confidence_level, config.seed)
         outcomes.append(WindowOutcome(data=data, bootstrap=bootstrap, methods=methods,
                                       unseen_candidates=_unseen_candidates(events, data.window)))
@@ -138,6 +141,7 @@ def run_evaluation(settings: Settings, events_path: Path, videos_path: Path) -> 
         embedding_model_version=model_version(embedding_config),
         accounting=events.accounting,
         has_random_exposure_column=events.has_random_exposure_column,
+        label_agreement=_label_agreement(events, settings),
         user_count=events.user_count,
         first_event_ms=int(events.time_ms[0]),
         last_event_ms=int(events.time_ms[-1]),
@@ -159,6 +163,11 @@ def _log_accounting(events: EvaluationEvents) -> None:
                 accounting.without_embedding)
     if not events.has_random_exposure_column:
         logger.warning("the events have no is_rand column, so every event counts as a random exposure")
+
+
+def _label_agreement(events: EvaluationEvents, settings: Settings) -> float:
+    thresholds = build_threshold_rule(settings.preference).thresholds_ms(events.duration_ms)
+    return float(np.mean(events.labels == (events.play_time_ms >= thresholds)))
 
 
 def _unseen_candidates(events: EvaluationEvents, window: Window) -> int:
@@ -204,7 +213,7 @@ def _decay_point(replay: Replay, validation: WindowData, test: WindowData, setti
 
 
 def _score_methods(replay: Replay, data: WindowData, settings: Settings, videos: pd.DataFrame, plain: SweepPoint,
-                   decay: SweepPoint, tuned: SweepPoint, seed: int, unavailable: dict[tuple[str, str], str]
+                   decay: SweepPoint, tuned: SweepPoint, unavailable: dict[tuple[str, str], str]
                    ) -> dict[str, MethodResult]:
     window = data.window
     is_validation = window.name == "validation"
@@ -233,7 +242,7 @@ def _score_methods(replay: Replay, data: WindowData, settings: Settings, videos:
         data, MethodNames.POPULARITY, popularity_scores(replay, window, DEFAULT_PRIOR_STRENGTH))
     results[MethodNames.MEAN] = evaluate_method(data, MethodNames.MEAN, interest_scores(replay, window, ones, None))
     results[MethodNames.LAST] = evaluate_method(data, MethodNames.LAST, last_watched_scores(replay, window))
-    results[MethodNames.RANDOM] = evaluate_method(data, MethodNames.RANDOM, random_scores(window, seed))
+    results[MethodNames.RANDOM] = evaluate_method(data, MethodNames.RANDOM, random_scores(window))
     return results
 
 

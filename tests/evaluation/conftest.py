@@ -157,7 +157,7 @@ def toy_windows(toy_replay: Replay) -> tuple[Window, Window]:
 @pytest.fixture
 def toy_data(toy_replay: Replay, toy_windows: tuple[Window, Window]) -> WindowData:
     """Window data of the ranking toy's validation window, with k = 2."""
-    return WindowData.build(toy_replay, toy_windows[0], RANKING_TOY_CLUSTERS, RANKING_TOY_K, seed=0)
+    return WindowData.build(toy_replay, toy_windows[0], RANKING_TOY_CLUSTERS, RANKING_TOY_K)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from evaluation.bootstrap import Estimate, UserBootstrap
 from evaluation.events import prepare_events
-from evaluation.methods import MethodScores, interest_scores, random_scores
+from evaluation.methods import MethodScores, interest_scores
 from evaluation.replay import Replay
 from evaluation.results import METRICS, MethodResult, WindowData, evaluate_method, metric_value
 from evaluation.windows import split_windows
@@ -25,9 +25,12 @@ def random_window(make_random_log: Callable) -> tuple[WindowData, MethodResult, 
     replay = Replay(prepare_events(table, embeddings, 86_400_000.0))
     validation, _ = split_windows(replay, 0.4, 0.7)
     clusters_of_rows = (replay.events.video_ids % 3).astype(np.intp)
-    data = WindowData.build(replay, validation, clusters_of_rows, k=3, seed=1)
+    data = WindowData.build(replay, validation, clusters_of_rows, k=3)
     mean = evaluate_method(data, "mean", interest_scores(replay, validation, np.ones(len(replay.events)), None))
-    random = evaluate_method(data, "random", random_scores(validation, seed=2))
+    generator = np.random.default_rng(2)
+    noise = MethodScores(event_scores=generator.random(len(validation.event_rows)),
+                         request_scores=generator.random(len(validation.candidate_rows)))
+    random = evaluate_method(data, "random", noise)
     return data, mean, random
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluation.metrics import exposed_clusters, hit_rate_at_k, ndcg_at_k, ranked_order, surprise_share
+from evaluation.metrics import exposed_clusters, hit_rate_at_k, ndcg_at_k, ranked_expectation, surprise_share
 
 FAST = settings(max_examples=100, deadline=None)
 
@@ -100,93 +101,121 @@ def test_hit_rate_grows_with_k(relevant: list[bool], k: int) -> None:
     assert hit_rate_at_k(relevant, k) <= hit_rate_at_k(relevant, k + 1)
 
 
-def test_ranked_order_descending() -> None:
-    order = ranked_order([0.2, 0.9, 0.5], [0, 0, 0])
-
-    assert order.tolist() == [1, 2, 0]
-
-
-def test_ranked_order_breaks_ties() -> None:
-    # Scores 0.5 and 0.5 tie, and tie-breakers 3 and 1 put position 1 before position 0.
-    order = ranked_order([0.5, 0.5, 0.9, 0.5], [3, 1, 2, 2])
-
-    assert order.tolist() == [2, 1, 3, 0]
+def test_ranked_expectation_distinct_scores() -> None:
+    # Scores 0.2, 0.9, 0.5 rank the second candidate first, then the third, then the first.
+    assert ranked_expectation([0.2, 0.9, 0.5], [1.0, 2.0, 3.0]).tolist() == [2.0, 3.0, 1.0]
 
 
-def test_ranked_order_ignores_input_order() -> None:
-    # Equal scores follow the tie-breaker, not the input order.
-    assert ranked_order([1.0, 1.0, 1.0], [0.7, 0.2, 0.5]).tolist() == [1, 2, 0]
+def test_ranked_expectation_averages_ties() -> None:
+    # 0.9 ranks first; the three 0.5s share ranks 2 to 4, each holding their mean (1 + 0 + 0) / 3.
+    expected = [1.0, 1 / 3, 1 / 3, 1 / 3]
+    np.testing.assert_allclose(ranked_expectation([0.5, 0.5, 0.9, 0.5], [1, 0, 1, 0]), expected)
 
 
-def test_ranked_order_rejects_nan() -> None:
+def test_ranked_expectation_rejects_nan() -> None:
     with pytest.raises(ValueError, match="NaN"):
-        ranked_order([0.1, math.nan], [0, 1])
+        ranked_expectation([0.1, math.nan], [0, 1])
 
 
-def test_ranked_order_rejects_shape_mismatch() -> None:
-    with pytest.raises(ValueError, match="one length"):
-        ranked_order([0.1, 0.2, 0.3], [0, 1])
+def test_ranked_expectation_rejects_shape_mismatch() -> None:
+    with pytest.raises(ValueError, match="one score per candidate"):
+        ranked_expectation([0.1, 0.2, 0.3], [0, 1])
 
 
-def test_ranked_order_rejects_two_dimensions() -> None:
-    with pytest.raises(ValueError, match="1-D"):
-        ranked_order(np.zeros((2, 2)), np.zeros((2, 2)))
+def test_random_order_hit_rate() -> None:
+    # 4 tied candidates, 1 relevant, k = 2: the relevant one is in the top 2 with probability 2 / 4.
+    relevance = ranked_expectation([0, 0, 0, 0], [0, 1, 0, 0])
+    assert hit_rate_at_k(relevance, 2) == pytest.approx(0.5)
+
+
+def test_random_order_ndcg() -> None:
+    # Each rank gets the relevant one with probability 1/4: E[DCG@2] = (1 + 1 / log2(3)) / 4, ideal 1.
+    relevance = ranked_expectation([0, 0, 0, 0], [0, 1, 0, 0])
+    assert ndcg_at_k(relevance, 2) == pytest.approx((1 + 1 / math.log2(3)) / 4, rel=1e-12)
+
+
+def test_tie_across_cut_ndcg() -> None:
+    # Scores [0.9, 0.5, 0.5] with relevance [0, 1, 0], k = 2: rank 1 has relevance 0, rank 2 has 1/2.
+    # E[DCG] = 0.5 / log2(3); the ideal puts the one relevant first, 1.
+    relevance = ranked_expectation([0.9, 0.5, 0.5], [0, 1, 0])
+    assert ndcg_at_k(relevance, 2) == pytest.approx(0.5 / math.log2(3), rel=1e-12)
+    assert hit_rate_at_k(relevance, 2) == pytest.approx(0.5)
+
+
+def test_ndcg_rejects_relevance_above_one() -> None:
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        ndcg_at_k([1.5, 0.0], 1)
 
 
 def test_exposed_clusters_counts_top_k() -> None:
-    # Top 3 of [4, 4, 7, 2, 7] is {4, 7}: 2 clusters.
-    assert exposed_clusters([4, 4, 7, 2, 7], 3) == 2
-    # The whole list is {2, 4, 7}: 3 clusters.
-    assert exposed_clusters([4, 4, 7, 2, 7], 5) == 3
-    assert exposed_clusters([4, 4, 7, 2, 7], 10) == 3
-    assert exposed_clusters([4, 4, 7, 2, 7], 1) == 1
+    # Distinct scores, best first: clusters [4, 4, 7, 2, 7]. The top 3 have 4 and 7.
+    scores = [5, 4, 3, 2, 1]
+    assert exposed_clusters(scores, [4, 4, 7, 2, 7], 3) == 2
+    assert exposed_clusters(scores, [4, 4, 7, 2, 7], 5) == 3
+    assert exposed_clusters(scores, [4, 4, 7, 2, 7], 10) == 3
+    assert exposed_clusters(scores, [4, 4, 7, 2, 7], 1) == 1
+
+
+def test_exposed_clusters_all_tied() -> None:
+    # Clusters [0, 0, 1, 1] all tied, k = 2: cluster 0 is missed only when both places go to
+    # cluster 1, C(2, 2) / C(4, 2) = 1/6, so it appears with 5/6; the same for cluster 1.
+    assert exposed_clusters([0, 0, 0, 0], [0, 0, 1, 1], 2) == pytest.approx(5 / 3)
+
+
+def test_exposed_clusters_tie_at_cut() -> None:
+    # Scores [3, 2, 2, 2] with clusters [5, 5, 6, 7], k = 2: cluster 5 is in for sure. One place is
+    # left among the tied [5, 6, 7]: cluster 5 adds nothing new, 6 and 7 each appear with 1/3.
+    assert exposed_clusters([3, 2, 2, 2], [5, 5, 6, 7], 2) == pytest.approx(1 + 2 / 3)
 
 
 def test_exposed_clusters_rejects_small_k() -> None:
     with pytest.raises(ValueError, match="k must be >= 1"):
-        exposed_clusters([1, 2], 0)
+        exposed_clusters([1, 2], [1, 2], 0)
 
 
 def test_surprise_share_hand_case() -> None:
-    # Top 3 clusters [1, 2, 3]. The history has cluster 1, so far = [no, yes, yes].
-    # Relevant [1, 1, 0], so only position 1 is far and relevant: 1 / 3.
-    share = surprise_share([1, 2, 3, 2], [1, 1, 0, 1], [1], 3)
-
-    assert share == pytest.approx(1 / 3)
+    # Surprising by rank [1, 0, 1, 1], k = 3: 2 of the top 3.
+    assert surprise_share([1, 0, 1, 1], 3) == pytest.approx(2 / 3)
 
 
 def test_surprise_share_short_list() -> None:
-    # k = 10 but 4 candidates, so the divisor is min(10, 4) = 4.
-    # Far and relevant: positions 1 and 3 (cluster 2), so 2 / 4.
-    share = surprise_share([1, 2, 3, 2], [1, 1, 0, 1], [1], 10)
-
-    assert share == pytest.approx(0.5)
+    # Only 4 candidates for k = 10: the divisor is 4.
+    assert surprise_share([1, 0, 1, 1], 10) == pytest.approx(3 / 4)
 
 
-def test_surprise_share_needs_relevance() -> None:
-    # Every candidate is far from the history, but none was long-viewed.
-    assert surprise_share([5, 6], [0, 0], [1], 2) == 0.0
-
-
-def test_surprise_share_empty_history() -> None:
-    # Without history every cluster is far, so the share is the relevant share of the top 2: 1 / 2.
-    assert surprise_share([1, 2, 3], [1, 0, 1], [], 2) == pytest.approx(0.5)
-
-
-def test_surprise_share_inside_history() -> None:
-    assert surprise_share([1, 2], [1, 1], [1, 2, 9], 2) == 0.0
+def test_surprise_share_random_order() -> None:
+    # 1 surprising among 4 tied, k = 2: each rank gets it with 1/4, so the share is (1/4 + 1/4) / 2.
+    assert surprise_share(ranked_expectation([0, 0, 0, 0], [0, 0, 1, 0]), 2) == pytest.approx(0.25)
 
 
 def test_surprise_share_empty_raises() -> None:
     with pytest.raises(ValueError, match="empty"):
-        surprise_share([], [], [1], 3)
-
-
-def test_surprise_share_rejects_length_mismatch() -> None:
-    with pytest.raises(ValueError, match="one length"):
-        surprise_share([1, 2, 3], [1, 0], [1], 2)
+        surprise_share([], 3)
 
 
 def test_surprise_share_rejects_small_k() -> None:
     with pytest.raises(ValueError, match="k must be >= 1"):
-        surprise_share([1, 2], [1, 0], [1], 0)
+        surprise_share([1, 0], 0)
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.integers(0, 4)), min_size=1, max_size=6),
+       st.integers(min_value=1, max_value=7))
+def test_expectation_matches_all_orders(candidates: list[tuple[int, bool, int]], k: int) -> None:
+    # Average the plain metrics over every order of the tied candidates and compare.
+    scores = np.array([score for score, _, _ in candidates], dtype=float)
+    relevant = np.array([flag for _, flag, _ in candidates])
+    clusters = np.array([cluster for _, _, cluster in candidates])
+    hits, gains, distinct = [], [], []
+    for permutation in itertools.permutations(range(len(candidates))):
+        order = sorted(permutation, key=lambda index: -scores[index])  # stable: keeps the tie order
+        if relevant.any():
+            hits.append(hit_rate_at_k(relevant[order], k))
+            gains.append(ndcg_at_k(relevant[order], k))
+        distinct.append(len(set(clusters[order][:k].tolist())))
+
+    relevance = ranked_expectation(scores, relevant)
+    if relevant.any():
+        assert hit_rate_at_k(relevance, k) == pytest.approx(np.mean(hits), rel=1e-9)
+        assert ndcg_at_k(relevance, k) == pytest.approx(np.mean(gains), rel=1e-9)
+    assert exposed_clusters(scores, clusters, k) == pytest.approx(np.mean(distinct), rel=1e-9)

@@ -109,7 +109,7 @@ def test_point_label() -> None:
 
 
 def test_run_sweep_grid_order(toy_replay: Replay, toy_data: WindowData, toy_windows: tuple[Window, Window]) -> None:
-    test_data = WindowData.build(toy_replay, toy_windows[1], np.zeros(14, dtype=np.intp), 2, seed=1)
+    test_data = WindowData.build(toy_replay, toy_windows[1], np.zeros(14, dtype=np.intp), 2)
     thresholds = [FIXED, DurationFractionThresholdSettings()]
 
     points = run_sweep(toy_replay, toy_data, test_data, [0.5, 1.0], thresholds, [None, HOUR_MS])
@@ -123,7 +123,7 @@ def test_run_sweep_grid_order(toy_replay: Replay, toy_data: WindowData, toy_wind
 
 
 def test_run_sweep_name_prefix(toy_replay: Replay, toy_data: WindowData, toy_windows: tuple[Window, Window]) -> None:
-    test_data = WindowData.build(toy_replay, toy_windows[1], np.zeros(14, dtype=np.intp), 2, seed=1)
+    test_data = WindowData.build(toy_replay, toy_windows[1], np.zeros(14, dtype=np.intp), 2)
 
     points = run_sweep(toy_replay, toy_data, test_data, [0.5], [FIXED], [None, HOUR_MS], name_prefix="decay")
 
@@ -132,7 +132,7 @@ def test_run_sweep_name_prefix(toy_replay: Replay, toy_data: WindowData, toy_win
 
 def test_run_sweep_scores_point(toy_replay: Replay, toy_data: WindowData,
                                 toy_windows: tuple[Window, Window]) -> None:
-    test_data = WindowData.build(toy_replay, toy_windows[1], np.zeros(14, dtype=np.intp), 2, seed=1)
+    test_data = WindowData.build(toy_replay, toy_windows[1], np.zeros(14, dtype=np.intp), 2)
 
     points = run_sweep(toy_replay, toy_data, test_data, [0.5], [FIXED], [HOUR_MS])
 
