@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,41 +16,11 @@ from evaluation.plots import METRIC_LABELS
 from evaluation.results import METRICS, MethodResult, metric_value
 from evaluation.run import EvaluationOutcome, MethodNames, WindowOutcome
 from evaluation.sweep import SweepPoint, describe_threshold, format_half_life
+from evaluation.verdict import MIN_USERS, Verdict, users_defining, verdict
 
-__all__ = ["Verdict", "render_report", "render_summary", "verdict"]
+__all__ = ["render_report", "render_summary"]
 
 _SWEEP_ROWS = 10
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The test window's best method by the selection metric, and how sure that is."""
-
-    metric: str
-    winner: str
-    winner_value: Estimate
-    runner_up: str
-    margin: Estimate
-    """Winner minus runner-up, with the paired interval."""
-    over_plain: Estimate | None
-    """Winner minus DreamUMM with the plain sum; None when the winner is that method."""
-
-
-def verdict(outcome: EvaluationOutcome, metric: str | None = None) -> Verdict:
-    """Rank the test window's methods by a metric (default: the selection metric) and compare the best two."""
-    metric = metric or outcome.settings.evaluation.select_by
-    window = outcome.test
-    ranked = sorted(window.methods.values(), key=lambda result: _sort_key(metric_value(window.data, result, metric)))
-    winner, runner_up = ranked[0], ranked[1]
-    plain = window.methods[MethodNames.PLAIN]
-    return Verdict(
-        metric=metric,
-        winner=winner.name,
-        winner_value=window.bootstrap.estimate(winner, metric),
-        runner_up=runner_up.name,
-        margin=window.bootstrap.difference(winner, runner_up, metric),
-        over_plain=None if winner is plain else window.bootstrap.difference(winner, plain, metric),
-    )
 
 
 def render_summary(outcome: EvaluationOutcome) -> str:
@@ -85,9 +54,9 @@ def render_report(outcome: EvaluationOutcome, plots: dict[str, Path], report_pat
         "",
         "A difference between two methods is *within the noise* when the paired interval of the difference "
         "(both methods on the same resampled users) includes 0, and *beyond the noise* when it excludes 0. "
-        f"The page makes about {_comparison_count(outcome)} such comparisons at {config.confidence_level:.0%} each, "
-        f"so about {_expected_false_alarms(outcome)} of them would come out beyond the noise by chance alone "
-        "even if no method differed.",
+        f"The difference table makes {_comparison_count(outcome)} such comparisons at {config.confidence_level:.0%} "
+        f"each, so about {_comparison_count(outcome) * (1 - config.confidence_level):.1f} of them would come out "
+        "beyond the noise by chance alone even if no method differed.",
         "",
         *_small_sample_warning(outcome),
         "## Verdict",
@@ -119,7 +88,8 @@ def render_report(outcome: EvaluationOutcome, plots: dict[str, Path], report_pat
         "",
         f"## Validation window (K = {k})",
         "",
-        "The sweep chose its combination with this window, so the tuned row is optimistic here.",
+        "The sweep chose the tuned combination and the recency decay's half-life with this window, so those two "
+        "rows are optimistic here.",
         "",
         _method_table(outcome.validation, k),
         "",
@@ -142,32 +112,22 @@ def render_report(outcome: EvaluationOutcome, plots: dict[str, Path], report_pat
 
 
 def _comparison_count(outcome: EvaluationOutcome) -> int:
-    """Return the number of paired comparisons the page reports: the difference table and the verdict."""
-    return (len(outcome.test.methods) - 1) * len(METRICS) + 2
-
-
-def _expected_false_alarms(outcome: EvaluationOutcome) -> int:
-    return round(_comparison_count(outcome) * (1.0 - outcome.settings.evaluation.confidence_level))
-
-
-_MIN_USERS = 30
-"""Fewer users than this with a defined selection metric make the intervals unreliable."""
+    """Return the number of defined paired differences in the test window's difference table."""
+    window = outcome.test
+    plain = window.methods[MethodNames.PLAIN]
+    return sum(1 for name, result in window.methods.items() if name != MethodNames.PLAIN
+               for metric in METRICS
+               if not math.isnan(metric_value(window.data, result, metric)))
 
 
 def _small_sample_warning(outcome: EvaluationOutcome) -> list[str]:
     metric = outcome.settings.evaluation.select_by
-    plain_test = outcome.test.methods[MethodNames.PLAIN]
-    defined = _users_defining(outcome.test, plain_test, metric)
-    if defined >= _MIN_USERS:
+    defined = users_defining(outcome.test, outcome.test.methods[MethodNames.PLAIN], metric)
+    if defined >= MIN_USERS:
         return []
-    return [f"**Warning: only {_count(defined, 'user')} of the test window define {METRIC_LABELS[metric]}. A bootstrap over "
-            "so few users cannot be trusted, and no statement on this page is a finding.**", ""]
-
-
-def _users_defining(window: WindowOutcome, result: MethodResult, metric: str) -> int:
-    if metric == "auc":
-        return sum(1 for rows in window.data.events_of_user if len(rows))
-    return int((~np.isnan(result.per_user[metric])).sum())
+    verb = "defines" if defined == 1 else "define"
+    return [f"**Warning: only {_count(defined, 'user')} of the test window {verb} {METRIC_LABELS[metric]}. A "
+            "bootstrap over so few users cannot be trusted, and no statement on this page is a finding.**", ""]
 
 
 def _sort_key(value: float) -> float:
@@ -202,12 +162,7 @@ def _digits(metric: str) -> int:
 
 
 def _verdict_sentences(outcome: EvaluationOutcome, markdown: bool = True) -> list[str]:
-    """Return the verdict by the selection metric and, as Candidate-DreamUMM has only ranking metrics, by NDCG@K."""
-    defined = _users_defining(outcome.test, outcome.test.methods[MethodNames.PLAIN], outcome.settings.evaluation.select_by)
-    if defined < _MIN_USERS:
-        label = METRIC_LABELS[outcome.settings.evaluation.select_by]
-        return [f"No verdict: only {_count(defined, 'user')} of the test window define {label}, too few to "
-                "compare methods."]
+    """Return the verdict by the selection metric and, because Candidate-DreamUMM has only ranking metrics, by NDCG@K."""
     metrics = [outcome.settings.evaluation.select_by]
     if "ndcg" not in metrics:
         metrics.append("ndcg")
@@ -222,25 +177,34 @@ def _verdict_sentences(outcome: EvaluationOutcome, markdown: bool = True) -> lis
 
 def _verdict_sentence(result: Verdict, outcome: EvaluationOutcome, markdown: bool = True) -> str:
     label = METRIC_LABELS[result.metric].replace("K", str(outcome.settings.evaluation.k))
-    if math.isnan(result.winner_value.value):
-        return (f"No verdict: no method has a defined {label} on the test window, because no user there has "
-                "both a long view and another view (or, for the ranking metrics, a long-viewed candidate).")
-    noise = "beyond" if result.margin.excludes_zero else "within"
-    winner = f"**{result.winner}**" if markdown else result.winner
     role = " (the selection metric)" if result.metric == outcome.settings.evaluation.select_by else ""
-    sentence = (f"On the test window, by {label}{role}, the best method is {winner} "
-                f"with {_format_estimate(result.winner_value, 3)}. It leads {result.runner_up} by "
-                f"{_format_difference(result.margin, 3).strip('*')}, which is {noise} the noise.")
+    if not result.decided:
+        verb = "defines" if result.users == 1 else "define"
+        return (f"By {label}{role}: no verdict, because only {_count(result.users, 'user')} of the test window "
+                f"{verb} it, fewer than {MIN_USERS}.")
+    leader = f"**{result.leader}**" if markdown else result.leader
+    sentence = (f"By {label}{role}, the highest value on the test window is {leader}'s "
+                f"{_format_estimate(result.leader_value, 3)}. ")
+    others = len(result.within_noise) + len(result.below)
+    if not result.below:
+        sentence += (f"All {others} other methods are within the noise of it, so the test window cannot tell "
+                     "them apart.")
+    else:
+        sentence += (f"{len(result.within_noise)} of the {others} other methods are within the noise of it; "
+                     f"below it beyond the noise: {', '.join(result.below)}.")
+    if result.undefined:
+        sentence += f" No value: {', '.join(result.undefined)}."
     if result.over_plain is not None:
         plain_noise = "beyond" if result.over_plain.excludes_zero else "within"
-        sentence += (f" Against {MethodNames.PLAIN} the difference is "
+        sentence += (f" Its difference to {MethodNames.PLAIN} is "
                      f"{_format_difference(result.over_plain, 3).strip('*')}, {plain_noise} the noise.")
     return sentence
 
 
 def _noise_sentences(outcome: EvaluationOutcome) -> list[str]:
     window = outcome.test
-    if _users_defining(window, window.methods[MethodNames.PLAIN], outcome.settings.evaluation.select_by) < _MIN_USERS:
+    k = outcome.settings.evaluation.k
+    if users_defining(window, window.methods[MethodNames.PLAIN], outcome.settings.evaluation.select_by) < MIN_USERS:
         return []
     plain = window.methods[MethodNames.PLAIN]
     random = window.methods[MethodNames.RANDOM]
@@ -248,22 +212,21 @@ def _noise_sentences(outcome: EvaluationOutcome) -> list[str]:
     for name, result in window.methods.items():
         if name == MethodNames.PLAIN:
             continue
-        beyond = [METRIC_LABELS[metric].replace("K", str(outcome.settings.evaluation.k))
-                  + (" higher" if estimate.value > 0 else " lower")
-                  for metric in METRICS
-                  for estimate in [window.bootstrap.difference(result, plain, metric)] if estimate.excludes_zero]
+        beyond = []
+        for metric in METRICS:
+            estimate = window.bootstrap.difference(result, plain, metric)
+            if estimate.excludes_zero:
+                direction = "higher" if estimate.above_zero else "lower"
+                beyond.append(f"{METRIC_LABELS[metric].replace('K', str(k))} {direction}")
         if beyond:
             lines.append(f"- {name} differs from {MethodNames.PLAIN} beyond the noise in: {', '.join(beyond)}.")
         else:
-            lines.append(f"- {name} is within the noise of {MethodNames.PLAIN} on every metric.")
-    above_random = [metric for metric in ("auc", "user_auc", "ndcg")
-                    for estimate in [window.bootstrap.difference(plain, random, metric)]
-                    if estimate.excludes_zero and estimate.value > 0]
-    ndcg_label = METRIC_LABELS["ndcg"].replace("K", str(outcome.settings.evaluation.k))
-    beaten = ", ".join(METRIC_LABELS[metric].replace("K", str(outcome.settings.evaluation.k))
-                       for metric in above_random) or "none of them"
+            lines.append(f"- {name} is within the noise of {MethodNames.PLAIN} on every metric it has.")
+    above_random = [METRIC_LABELS[metric].replace("K", str(k)) for metric in ("auc", "user_auc", "ndcg")
+                    if window.bootstrap.difference(plain, random, metric).above_zero]
+    ndcg_label = METRIC_LABELS["ndcg"].replace("K", str(k))
     lines.append(f"- Of AUC (pooled), AUC within a user and {ndcg_label}, {MethodNames.PLAIN} beats random beyond "
-                 f"the noise on: {beaten}.")
+                 f"the noise on: {', '.join(above_random) or 'none of them'}.")
     return ["Each method against the plain sum on the test window, paired by user:", "", *lines]
 
 
@@ -277,9 +240,11 @@ def _protocol_lines(outcome: EvaluationOutcome) -> list[str]:
         f"{outcome.user_count} users. Used {accounting.used:,}; left out, as the feature job does: "
         f"{accounting.duplicates} duplicates, {accounting.implausible_watch_time} with an implausible watch time, "
         f"{accounting.without_embedding} whose video has no embedding.",
-        "- Label: the log's `long_view` column. On the shipped KuaiRand sample it equals play time >= "
-        "min(duration, 18 s) for 99.9% of the events. DreamUMM's weights use the watch times of past events "
-        "only, never a label.",
+        f"- Label: the log's `long_view` column. It equals play time >= the configured threshold "
+        f"({describe_threshold(outcome.settings.preference.threshold)}, "
+        f"{outcome.settings.preference.threshold.no_duration_threshold_ms / 1000:g} s without a duration) for "
+        f"{outcome.label_agreement:.2%} of the used events, so a DreamUMM weight near 1 is close to a past long "
+        "view. DreamUMM uses the watch times of past events only, never a label.",
         f"- Video embeddings: content embeddings `{outcome.embedding_model_version}` of "
         f"`{_display_path(outcome.videos_path)}`, the ones the demo publishes. Diversity counts "
         f"{config.clusters} k-means clusters of all {len(clustering.labels):,} videos "
@@ -296,13 +261,16 @@ def _protocol_lines(outcome: EvaluationOutcome) -> list[str]:
         f"candidates are {_candidate_source(outcome)}, and the relevant ones are those long-viewed. "
         f"HitRate@{config.k} is the mean over users of relevant videos in the top {config.k} / relevant videos "
         f"(often called recall@{config.k}), so a user with at most {config.k} candidates scores 1 with any method. "
-        f"NDCG@{config.k} uses binary gains. Both skip users without a long-viewed candidate. Equal scores are "
-        "ordered by a fixed random key, the same for every method.",
+        f"NDCG@{config.k} uses binary gains. Both skip users without a long-viewed candidate.",
+        "- Ties: candidates with equal scores count as shown in a uniformly random order, and every ranking and "
+        "diversity figure is its exact expected value over those orders, so no random draw adds noise. A method "
+        "that scores everything the same thus gets the expectation of a random ranking.",
         f"- Diversity: exposed clusters counts distinct clusters in a user's top {config.k}; more is more diverse, "
         f"which is not better in itself. Surprise share is the share of the top {config.k} whose cluster the user "
         "never watched before the window and that the user long-viewed; more is better.",
-        f"- Intervals: users are resampled with replacement (seed {config.seed}); every method is paired on the "
-        "same resamples.",
+        f"- Intervals: the window's users are resampled with replacement (seed {config.seed}), and every method "
+        "is paired on the same resamples. A resample in which no chosen user defines a metric is left out of "
+        "that metric's interval.",
     ]
 
 
@@ -342,11 +310,12 @@ def _method_lines(outcome: EvaluationOutcome) -> list[str]:
         f"- **{MethodNames.POPULARITY}**: the video's long-view rate over all users' earlier events, smoothed "
         "towards the rate before the window with 10 pseudo-exposures. "
         f"{outcome.test.unseen_candidates:,} of the test window's {len(outcome.test.window.candidate_rows):,} "
-        "candidates show a video nobody saw before the window, which all score the same, so the random "
-        "tie-break orders most of its lists.",
+        "candidates show a video nobody saw before the window. Those tie at the prior rate, so its figures "
+        "average over their orders.",
         f"- **{MethodNames.MEAN}**: `<x_i, mu>` with every watched video weighted 1.",
         f"- **{MethodNames.LAST}**: the cosine between the candidate and the user's latest watched video.",
-        f"- **{MethodNames.RANDOM}**: uniform random scores, one draw per window.",
+        f"- **{MethodNames.RANDOM}**: every candidate ties, so each figure is the exact expectation of a "
+        "uniformly random ranking (AUC 0.5).",
         *[f"- **{name}** was not scored in the {window} window: {reason}"
           for (window, name), reason in outcome.unavailable.items()],
     ]
@@ -385,7 +354,8 @@ def _coverage_line(window: WindowOutcome) -> str:
                for name, result in window.methods.items()
                if result.events_without_vector or result.candidates_without_vector}
     k = data.k
-    both_classes = int((~np.isnan(window.methods[MethodNames.RANDOM].per_user["user_auc"])).sum())
+    both_classes = sum(1 for rows in data.events_of_user
+                       if len(rows) and data.event_labels[rows].min() != data.event_labels[rows].max())
     short_lists = int((np.diff(window.window.request_bounds) <= k).sum())
     text = (f"Window {window.window.name}: {len(window.window.event_rows):,} scored events of "
             f"{_count(len(data.users), 'user')} ({int(data.event_labels.sum())} long views), "
@@ -458,14 +428,16 @@ def _limit_lines(outcome: EvaluationOutcome) -> list[str]:
                 "The log has no `is_rand` column, so candidates are whatever the log exposed, possibly chosen by a "
                 "recommender; a production request would rank far more videos.")
     return [
-        f"- The intervals come from {outcome.user_count:,} users; their widths above show how much noise that "
-        "leaves, and differences within them are noise, not findings.",
+        f"- The test window's intervals come from {_count(len(outcome.test.data.users), 'user')}, fewer for "
+        "metrics that not every user defines (see the line below its table). Their widths show how much noise "
+        "that leaves, and differences within them are noise, not findings.",
         "- The video embeddings are hashed content features (category, tags, duration, aspect), not a learned "
         "multimodal model, so many videos share a vector and `<x_i, mu>` can only separate what those features "
         "separate.",
         f"- {exposure}",
         "- f_seq is retrained per window on few events, so Candidate-DreamUMM here shows what a weak sequence "
-        "model gives.",
+        "model gives. Its feature set was chosen earlier on a split of the whole sample whose held-out part lies "
+        "in the test window, so the f_seq rows may be slightly optimistic.",
     ]
 
 

@@ -76,7 +76,7 @@ def test_report_and_plots_written(sample_run) -> None:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"(report/{name})" in text
     assert MethodNames.CANDIDATE in summary
-    assert "the best method is" in summary
+    assert "the highest value on the test window is" in summary
 
 
 def test_same_seed_same_report(sample_run, tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_tiny_log_reports_no_verdict(tmp_path: Path) -> None:
     outcome, summary = evaluate(quick_settings(), path, VIDEO_FEATURES_PATH, tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text(encoding="utf-8")
 
-    assert "No verdict" in summary
+    assert "no verdict" in summary
     assert "**Warning: only 0 users of" in text
     assert ("test", MethodNames.CANDIDATE) in outcome.unavailable
     assert f"**{MethodNames.CANDIDATE}** was not scored in the test window" in text
@@ -183,5 +183,6 @@ def test_one_user_gets_no_verdict(tmp_path: Path) -> None:
     text = (tmp_path / "report.md").read_text(encoding="utf-8")
     verdict = text[text.index("## Verdict"):text.index("## Data and protocol")]
 
-    assert summary.splitlines()[-1].startswith("No verdict: only 1 user of")
+    assert summary.splitlines()[-1] == ("By NDCG@5: no verdict, because only 1 user of the test window defines it, "
+                                        "fewer than 30.")
     assert "beyond the noise" not in verdict
