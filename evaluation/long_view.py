@@ -78,31 +78,19 @@ def candidate_dreamumm_scores(replay: Replay, window: Window, model: LongViewMod
     The method needs a request's candidate set. One event alone has none, and the window's other
     events would include later ones, so it has no per-event scores and only the ranking metrics.
     """
-    request_scores, missing_requests = _candidate_scores(
-        replay, model, history_limit, window.start_ms, window.candidate_rows, window.candidate_users)
-    return MethodScores(event_scores=None, request_scores=request_scores,
-                        candidates_without_vector=missing_requests)
-
-
-def _candidate_scores(replay: Replay, model: LongViewModel, history_limit: int, time_ms: int,
-                      rows: NDArray[np.intp], users: NDArray[np.intp]) -> tuple[NDArray[np.float64], int]:
-    """Score rows grouped by user, each group one Candidate-DreamUMM request; count rows without a vector."""
     events = replay.events
-    scores = np.zeros(len(rows), dtype=np.float64)
+    request_scores = np.zeros(len(window.candidate_rows), dtype=np.float64)
     without_vector = 0
-    boundaries = np.flatnonzero(np.diff(users)) + 1
-    for group in np.split(np.arange(len(rows)), boundaries):
-        if group.size == 0:
-            continue
-        group_rows = rows[group]
-        history = _history(replay, int(users[group[0]]), time_ms, history_limit)
-        probabilities = _predict(model, history, events, group_rows)
-        mu = candidate_dreamumm_vector(probabilities, events.vectors[group_rows])
+    for request, user in enumerate(window.request_users):
+        rows = window.request_rows(request)
+        history = _history(replay, int(user), window.start_ms, history_limit)
+        mu = candidate_dreamumm_vector(_predict(model, history, events, rows), events.vectors[rows])
         if mu is None:
-            without_vector += len(group)
+            without_vector += len(rows)
             continue
-        scores[group] = events.vectors[group_rows] @ mu.astype(np.float64)
-    return scores, without_vector
+        request_scores[window.request_bounds[request]:window.request_bounds[request + 1]] = (
+            events.vectors[rows] @ mu.astype(np.float64))
+    return MethodScores(event_scores=None, request_scores=request_scores, candidates_without_vector=without_vector)
 
 
 def _history(replay: Replay, user: int, time_ms: int, history_limit: int) -> WatchHistory:

@@ -47,20 +47,24 @@ def ranked_expectation(scores: ArrayLike, values: ArrayLike) -> NDArray[np.float
     """Return the expected value at each rank, best first, with tied candidates in random order.
 
     A rank inside a group of tied candidates goes to each of them with equal probability, so its
-    expected value is the group's mean.
+    expected value is the group's mean. ``values`` has one value per candidate, or one row per
+    candidate with a column per quantity, which then share one sort of the scores.
 
     Raises:
         ValueError: if the shapes differ or a score is NaN.
     """
     candidate_values = np.asarray(values, dtype=np.float64)
+    if candidate_values.ndim not in (1, 2):
+        raise ValueError(f"values must be 1-D or 2-D, got shape {candidate_values.shape}")
     score_values = _check_scores(scores, len(candidate_values))
-    if candidate_values.ndim != 1:
-        raise ValueError(f"values must be 1-D, got shape {candidate_values.shape}")
     order, starts = _tie_groups(score_values)
     ordered = candidate_values[order]
+    if len(ordered) == 0:
+        return ordered
     sizes = np.diff(np.append(starts, len(ordered)))
-    group_means = np.add.reduceat(ordered, starts) / sizes if len(ordered) else np.zeros(0)
-    return np.repeat(group_means, sizes)
+    group_sums = np.add.reduceat(ordered, starts, axis=0)
+    group_means = group_sums / (sizes if ordered.ndim == 1 else sizes[:, None])
+    return np.repeat(group_means, sizes, axis=0)
 
 
 def _check_relevance(relevance_in_order: ArrayLike) -> tuple[NDArray[np.float64], float]:

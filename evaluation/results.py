@@ -47,6 +47,8 @@ class WindowData:
     """Position in ``users`` of each request's user."""
     history_clusters: tuple[NDArray[np.intp], ...]
     """Clusters of the videos each request's user watched before the window's start."""
+    candidate_surprising: NDArray[np.bool_]
+    """Candidates that were long-viewed and whose cluster is not among their user's history clusters."""
 
     @classmethod
     def build(cls, replay: Replay, window: Window, clusters_of_rows: NDArray[np.intp], k: int) -> WindowData:
@@ -59,11 +61,17 @@ class WindowData:
         bounds = np.searchsorted(event_user_positions[order], np.arange(len(users) + 1))
         events_of_user = tuple(order[bounds[i]:bounds[i + 1]] for i in range(len(users)))
 
+        candidate_relevance = events.labels[window.candidate_rows] == 1
+        candidate_clusters = clusters_of_rows[window.candidate_rows]
         history_clusters = []
-        for user in window.request_users:
+        candidate_surprising = np.zeros(len(window.candidate_rows), dtype=bool)
+        for request, user in enumerate(window.request_users):
             user_rows = replay.rows_of_user(int(user))
             earlier = user_rows[events.time_ms[user_rows] < window.start_ms]
             history_clusters.append(np.unique(clusters_of_rows[earlier]))
+            span = slice(window.request_bounds[request], window.request_bounds[request + 1])
+            far = ~np.isin(candidate_clusters[span], history_clusters[-1])
+            candidate_surprising[span] = candidate_relevance[span] & far
         return cls(
             window=window,
             k=k,
@@ -71,10 +79,11 @@ class WindowData:
             event_labels=events.labels[window.event_rows],
             event_user_positions=event_user_positions.astype(np.intp),
             events_of_user=events_of_user,
-            candidate_relevance=events.labels[window.candidate_rows] == 1,
-            candidate_clusters=clusters_of_rows[window.candidate_rows],
+            candidate_relevance=candidate_relevance,
+            candidate_clusters=candidate_clusters,
             request_user_positions=np.searchsorted(users, window.request_users).astype(np.intp),
             history_clusters=tuple(history_clusters),
+            candidate_surprising=candidate_surprising,
         )
 
 
@@ -110,15 +119,14 @@ def evaluate_method(data: WindowData, name: str, scores: MethodScores) -> Method
         span = slice(window.request_bounds[request], window.request_bounds[request + 1])
         request_scores = scores.request_scores[span]
         relevant = data.candidate_relevance[span]
-        clusters = data.candidate_clusters[span]
-        # A candidate surprises when no video of the user's history shares its cluster and it was long-viewed.
-        surprising = relevant & ~np.isin(clusters, data.history_clusters[request])
-        per_user["exposed_clusters"][position] = exposed_clusters(request_scores, clusters, data.k)
-        per_user["surprise_share"][position] = surprise_share(ranked_expectation(request_scores, surprising), data.k)
+        # One sort of the scores gives the expected relevance and surprise at every rank.
+        expected = ranked_expectation(request_scores, np.column_stack((relevant, data.candidate_surprising[span])))
+        per_user["exposed_clusters"][position] = exposed_clusters(request_scores, data.candidate_clusters[span],
+                                                                  data.k)
+        per_user["surprise_share"][position] = surprise_share(expected[:, 1], data.k)
         if relevant.any():
-            relevance = ranked_expectation(request_scores, relevant)
-            per_user["hit_rate"][position] = hit_rate_at_k(relevance, data.k)
-            per_user["ndcg"][position] = ndcg_at_k(relevance, data.k)
+            per_user["hit_rate"][position] = hit_rate_at_k(expected[:, 0], data.k)
+            per_user["ndcg"][position] = ndcg_at_k(expected[:, 0], data.k)
 
     return MethodResult(name=name, event_scores=scores.event_scores, per_user=per_user, user_weights=weights,
                         events_without_vector=scores.events_without_vector,

@@ -122,8 +122,8 @@ def run_evaluation(settings: Settings, events_path: Path, videos_path: Path) -> 
     sweep = run_sweep(replay, validation, test, config.sweep_alpha_per_s, config.sweep_thresholds,
                       config.sweep_half_life_ms)
     tuned = best_point(sweep, validation, config.select_by)
-    plain = _configured_point(replay, validation, test, settings, None, "configured plain sum")
-    decay = _decay_point(replay, validation, test, settings)
+    plain = _configured_point(replay, validation, test, settings, sweep, None)
+    decay = _decay_point(replay, validation, test, settings, sweep)
 
     unavailable: dict[tuple[str, str], str] = {}
     outcomes = []
@@ -189,26 +189,33 @@ def _clusters_of_rows(events: EvaluationEvents, embeddings: dict[int, NDArray[np
 
 
 def _configured_point(replay: Replay, validation: WindowData, test: WindowData, settings: Settings,
-                      half_life_ms: float | None, name: str) -> SweepPoint:
-    """Score DreamUMM with the configured alpha and threshold rule and the given half-life."""
+                      sweep: list[SweepPoint], half_life_ms: float | None) -> SweepPoint:
+    """Return DreamUMM with the configured alpha and threshold rule and the given half-life.
+
+    The sweep's point is reused when the grid contains the combination; otherwise it is scored here.
+    """
     preference = settings.preference
-    points = run_sweep(replay, validation, test, [preference.alpha_per_s], [preference.threshold], [half_life_ms],
-                       name_prefix=name)
-    return points[0]
+    for point in sweep:
+        if (point.alpha_per_s, point.threshold, point.half_life_ms) == (
+                preference.alpha_per_s, preference.threshold, half_life_ms):
+            return point
+    # Each combination scored here needs its own name, because the bootstrap identifies results by name.
+    name = f"configured, half-life {half_life_ms}"
+    return run_sweep(replay, validation, test, [preference.alpha_per_s], [preference.threshold], [half_life_ms],
+                     name_prefix=name)[0]
 
 
-def _decay_point(replay: Replay, validation: WindowData, test: WindowData, settings: Settings) -> SweepPoint:
-    """Score DreamUMM with recency decay: the configured half-life, or the best of the sweep's on validation."""
+def _decay_point(replay: Replay, validation: WindowData, test: WindowData, settings: Settings,
+                 sweep: list[SweepPoint]) -> SweepPoint:
+    """Return DreamUMM with recency decay: the configured half-life, or the best of the sweep's on validation."""
     configured = settings.preference.recency_half_life_ms
     if configured is not None:
-        return _configured_point(replay, validation, test, settings, configured, "configured decay")
+        return _configured_point(replay, validation, test, settings, sweep, configured)
     half_lives = [value for value in settings.evaluation.sweep_half_life_ms if value is not None]
     if not half_lives:
         raise ValueError("evaluation.sweep_half_life_ms lists no half-life, and preference.recency_half_life_ms "
                          "is not set, so recency decay has no half-life to evaluate; add one")
-    preference = settings.preference
-    points = run_sweep(replay, validation, test, [preference.alpha_per_s], [preference.threshold], half_lives,
-                       name_prefix="decay")
+    points = [_configured_point(replay, validation, test, settings, sweep, half_life) for half_life in half_lives]
     return best_point(points, validation, settings.evaluation.select_by)
 
 

@@ -65,6 +65,8 @@ def test_tuned_point_is_best_on_validation(sample_run) -> None:
     best = max(metric_value(outcome.validation.data, point.validation, metric) for point in outcome.sweep)
     assert metric_value(outcome.validation.data, outcome.tuned.validation, metric) == best
     assert len(outcome.sweep) == 2 * 4 * 2
+    # The configured alpha, rule and no decay are in the grid, so that point is reused, not scored again.
+    assert any(point is outcome.plain for point in outcome.sweep)
 
 
 def test_report_and_plots_written(sample_run) -> None:

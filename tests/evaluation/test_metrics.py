@@ -112,6 +112,14 @@ def test_ranked_expectation_averages_ties() -> None:
     np.testing.assert_allclose(ranked_expectation([0.5, 0.5, 0.9, 0.5], [1, 0, 1, 0]), expected)
 
 
+def test_ranked_expectation_columns() -> None:
+    # Two columns share one sort and equal the two 1-D results.
+    scores = [0.5, 0.5, 0.9, 0.5]
+    both = ranked_expectation(scores, np.column_stack(([1, 0, 1, 0], [0, 0, 0, 1])))
+    np.testing.assert_allclose(both[:, 0], ranked_expectation(scores, [1, 0, 1, 0]))
+    np.testing.assert_allclose(both[:, 1], ranked_expectation(scores, [0, 0, 0, 1]))
+
+
 def test_ranked_expectation_rejects_nan() -> None:
     with pytest.raises(ValueError, match="NaN"):
         ranked_expectation([0.1, math.nan], [0, 1])
