@@ -373,11 +373,12 @@ class EvaluationSettings(_Section):
     confidence_level: float = Field(default=0.95, gt=0, lt=1)
     """Coverage of the bootstrap intervals."""
     seed: int = Field(default=20_220_422, ge=0)
-    """Seed of the bootstrap, the k-means start, the random baseline and the tie-breaking."""
+    """Seed of the bootstrap resamples and of the k-means start. Ties and the random baseline need none,
+    because every ranking figure is its exact expectation over the orders of tied candidates."""
     select_by: Literal["user_auc", "auc", "ndcg", "hit_rate"] = "user_auc"
     """Validation metric that picks the sweep's configuration. user_auc, the mean AUC within a user's
-    events, measures how well a method orders one user's videos and uses every labelled event of the
-    window, so it is less noisy than the ranking metrics of the few users with a long view."""
+    events, measures how well a method orders one user's videos. It uses every labelled event of the
+    window, while the ranking metrics use only the users with a long-viewed candidate."""
     sweep_alpha_per_s: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
     """Values of the sensitivity alpha (1/second) the sweep tries."""
     sweep_thresholds: tuple[ThresholdSettings, ...] = (

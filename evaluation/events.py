@@ -26,7 +26,7 @@ RANDOM_EXPOSURE_COLUMN = "is_rand"
 
 @dataclass(frozen=True)
 class EventAccounting:
-    """What became of every input row."""
+    """Counts of the input rows by outcome: used, or left out for one reason."""
 
     read: int
     duplicates: int
@@ -109,28 +109,28 @@ def prepare_events(
     summable = ~implausible & known
     duplicate = np.zeros(read, dtype=bool)
     duplicate[summable] = ordered.loc[summable].duplicated(["user_id", "video_id", "time_ms"], keep="first").to_numpy()
-    kept = ordered.loc[summable & ~duplicate]
-    if len(kept) == 0:
+    used_rows = ordered.loc[summable & ~duplicate]
+    if len(used_rows) == 0:
         raise ValueError(
             f"none of the {read} events is usable: {int(duplicate.sum())} duplicates, "
             f"{int(implausible.sum())} with an implausible watch time, {int(without_embedding.sum())} "
             "without a video embedding; check that the video table covers the events' videos")
 
-    video_ids = kept["video_id"].to_numpy(dtype=np.int64)
+    video_ids = used_rows["video_id"].to_numpy(dtype=np.int64)
     vectors = _unit_vectors(video_ids, embeddings)
-    user_ids = kept["user_id"].to_numpy(dtype=np.int64)
+    user_ids = used_rows["user_id"].to_numpy(dtype=np.int64)
     distinct_users, users = np.unique(user_ids, return_inverse=True)
-    has_flag = RANDOM_EXPOSURE_COLUMN in kept.columns
-    randomly_exposed = (kept[RANDOM_EXPOSURE_COLUMN].to_numpy() == 1 if has_flag
-                        else np.ones(len(kept), dtype=bool))
+    has_flag = RANDOM_EXPOSURE_COLUMN in used_rows.columns
+    randomly_exposed = (used_rows[RANDOM_EXPOSURE_COLUMN].to_numpy() == 1 if has_flag
+                        else np.ones(len(used_rows), dtype=bool))
     return EvaluationEvents(
         user_ids=user_ids,
         users=users.astype(np.intp),
         video_ids=video_ids,
-        time_ms=kept["time_ms"].to_numpy(dtype=np.int64),
-        play_time_ms=kept["play_time_ms"].to_numpy(dtype=np.float64),
-        duration_ms=kept["duration_ms"].to_numpy(dtype=np.float64),
-        labels=kept["long_view"].to_numpy(dtype=np.int8),
+        time_ms=used_rows["time_ms"].to_numpy(dtype=np.int64),
+        play_time_ms=used_rows["play_time_ms"].to_numpy(dtype=np.float64),
+        duration_ms=used_rows["duration_ms"].to_numpy(dtype=np.float64),
+        labels=used_rows["long_view"].to_numpy(dtype=np.int8),
         randomly_exposed=np.asarray(randomly_exposed, dtype=bool),
         vectors=vectors,
         user_count=len(distinct_users),
@@ -139,7 +139,7 @@ def prepare_events(
             duplicates=int(duplicate.sum()),
             implausible_watch_time=int(implausible.sum()),
             without_embedding=int(without_embedding.sum()),
-            used=len(kept),
+            used=len(used_rows),
         ),
         has_random_exposure_column=has_flag,
     )

@@ -95,11 +95,11 @@ def _update_centres(data: NDArray[np.float64], labels: NDArray[np.intp], centres
     filled = counts > 0
     updated[filled] = sums[filled] / counts[filled, None]
     own_distance = distances[np.arange(len(data)), labels]
-    taken: set[int] = set()
+    reassigned_points: set[int] = set()
     for cluster in np.flatnonzero(~filled):
         for point in np.argsort(-own_distance):
-            if int(point) not in taken and not any(np.array_equal(data[point], centre) for centre in updated):
+            if int(point) not in reassigned_points and not any(np.array_equal(data[point], centre) for centre in updated):
                 updated[cluster] = data[point]
-                taken.add(int(point))
+                reassigned_points.add(int(point))
                 break
     return updated

@@ -89,15 +89,15 @@ def popularity_scores(replay: Replay, window: Window, prior_strength: float) -> 
     before_start = events.time_ms < window.start_ms
     prior = float(events.labels[before_start].mean()) if before_start.any() else 0.0
 
-    def rate(views: NDArray[np.float64], shown: NDArray[np.float64]) -> NDArray[np.float64]:
-        return (views + prior_strength * prior) / (shown + prior_strength)
+    def rate(views: NDArray[np.float64], exposed: NDArray[np.float64]) -> NDArray[np.float64]:
+        return (views + prior_strength * prior) / (exposed + prior_strength)
 
     candidate_videos = events.video_ids[window.candidate_rows]
-    shown_at_start = _count_per_video(events.video_ids[before_start], candidate_videos)
+    exposures_at_start = _count_per_video(events.video_ids[before_start], candidate_videos)
     viewed_at_start = _count_per_video(events.video_ids[before_start & (events.labels == 1)], candidate_videos)
     return MethodScores(
         event_scores=rate(long_views[window.event_rows], exposures[window.event_rows]),
-        request_scores=rate(viewed_at_start, shown_at_start),
+        request_scores=rate(viewed_at_start, exposures_at_start),
     )
 
 

@@ -101,7 +101,7 @@ class Replay:
     def states_before_events(self, sums: NDArray[np.float64], rows: NDArray[np.intp]) -> UserStates:
         """Return the state of each event's user from the events at strictly earlier times.
 
-        Events of the user at the same millisecond do not count, so no event sees its own label
+        Events of the user at the same millisecond do not count, so no event uses its own label
         or that of a simultaneous one.
         """
         previous = self.previous_rows(rows)

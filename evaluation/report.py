@@ -291,15 +291,15 @@ def _candidate_source(outcome: EvaluationOutcome) -> str:
 def _method_lines(outcome: EvaluationOutcome) -> list[str]:
     preference = outcome.settings.preference
     configured = f"alpha {preference.alpha_per_s:g}/s, {describe_threshold(preference.threshold)}"
-    decay_source = ("preference.recency_half_life_ms" if preference.recency_half_life_ms is not None
-                    else "of the sweep's half-lives, the best on the validation window at the configured alpha and "
-                         "threshold rule; the plain sum is the row without decay")
+    decay_source = ("It comes from preference.recency_half_life_ms." if preference.recency_half_life_ms is not None
+                    else "Of the sweep's half-lives, it is the best on the validation window at the configured alpha "
+                         "and threshold rule. The plain sum is the row without decay.")
     return [
         f"- **{MethodNames.PLAIN}**: `mu = sum_j a_j x_j / ||...||` with `a_j = sigmoid(alpha (w_j - t_j))` and the "
         f"configured {configured}, scored by `<x_i, mu>`.",
         f"- **{MethodNames.DECAY}**: the same with each weight discounted by `2^(-(T - t_j) / h)`, where T is "
-        "the user's newest event time, as in the job, and "
-        f"h = {format_half_life(outcome.decay.half_life_ms)} ({decay_source}).",
+        f"the user's newest event time, as in the job. The half-life h is "
+        f"{format_half_life(outcome.decay.half_life_ms)}. {decay_source}",
         f"- **{MethodNames.TUNED}**: the sweep's choice on the validation window: {outcome.tuned.label}.",
         f"- **{MethodNames.CANDIDATE}**: `mu` is the f_seq-weighted sum of the request's own candidates. f_seq is "
         "the project's logistic long-view model, trained anew for each window on the events before its start. "

@@ -141,7 +141,7 @@ def test_all_tied_is_random_expectation(toy_data: WindowData) -> None:
 
     for metric in ("hit_rate", "ndcg", "exposed_clusters", "surprise_share"):
         np.testing.assert_array_equal(first.per_user[metric], second.per_user[metric])
-    # User 1 has 4 candidates with 2 long views and k = 2: a random top 2 holds each with 2/4.
+    # User 1 has 4 candidates with 2 long views and k = 2: a random top 2 contains each with 2/4.
     assert first.per_user["hit_rate"][0] == pytest.approx(0.5)
     # Every AUC of constant scores is 1/2.
     assert first.per_user["user_auc"][0] == pytest.approx(0.5)
